@@ -1,0 +1,1 @@
+"""Model Studio's engine: everything the studio does, headless (no Streamlit here)."""

@@ -1,0 +1,86 @@
+"""The one settings object, read from the environment and validated at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import SettingsError
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    max_upload_bytes: int = 200 * MB  # uploads larger than this are refused before reading
+    max_archive_files: int = 20_000  # zip-bomb guard: members in one archive
+    max_archive_bytes: int = 1024 * MB  # zip-bomb guard: total uncompressed size
+    heartbeat_s: float = 2.0  # how often a worker says it is alive
+    stale_after_s: float = 15.0  # a worker silent this long is presumed dead
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.artifacts_dir / "checkpoints"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.home / "datasets" / "uploads"
+
+    @property
+    def dataset_cache_dir(self) -> Path:
+        return self.home / "datasets" / "cache"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.artifacts_dir / "exports"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number; set it to a number such as {default:g}") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw} is below the minimum {minimum:g}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read STUDIO_* variables; a bad value raises SettingsError naming the variable."""
+    env = os.environ if env is None else env
+    home = Path(env.get("STUDIO_HOME") or Path.home() / ".studio").expanduser().resolve()
+    database_url = env.get("STUDIO_DATABASE_URL") or f"sqlite:///{home / 'studio.db'}"
+    if "://" not in database_url:
+        raise SettingsError(
+            f"STUDIO_DATABASE_URL={database_url!r} is not a database URL; "
+            "use sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB"
+        )
+    return Settings(
+        home=home,
+        database_url=database_url,
+        max_upload_bytes=int(_number(env, "STUDIO_MAX_UPLOAD_MB", 200, minimum=1) * MB),
+        max_archive_files=int(_number(env, "STUDIO_MAX_ARCHIVE_FILES", 20_000, minimum=1)),
+        max_archive_bytes=int(_number(env, "STUDIO_MAX_ARCHIVE_MB", 1024, minimum=1) * MB),
+        heartbeat_s=_number(env, "STUDIO_HEARTBEAT_S", 2.0, minimum=0.05),
+        stale_after_s=_number(env, "STUDIO_STALE_AFTER_S", 15.0, minimum=0.1),
+    )
+
+
+def get_settings() -> Settings:
+    """The settings for the current environment (re-read each call so tests can change it)."""
+    return load_settings()
