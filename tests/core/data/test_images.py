@@ -1,0 +1,130 @@
+"""`images:` uploads from a folder or a zip: round trips and refused inputs."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.config import get_settings
+from core.data import load_dataset, register_upload
+from core.errors import DataError
+from tests.core.data.conftest import snapshot, write_image_folder
+
+
+def zip_folder(folder: Path, archive: Path, *, prefix: str = "") -> Path:
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted(folder.rglob("*")):
+            bundle.write(path, prefix + path.relative_to(folder).as_posix())
+    return archive
+
+
+def test_folder_round_trip_rgb(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "pets", {"cat": 6, "dog": 5, "owl": 4})
+    dataset = load_dataset(f"images:{root}?size=16")
+    assert dataset.modality == "image" and dataset.sample_shape == (3, 16, 16)
+    assert dataset.class_names == ["cat", "dog", "owl"]
+    assert sum(dataset.sizes.values()) == 15 and dataset.sizes["test"] == 3
+    assert dataset.normalization.mean.shape == (3, 1, 1)
+    picture = dataset.human(dataset.train.x[0])
+    assert picture.shape == (16, 16, 3) and picture.dtype == np.uint8
+    # the picture comes back as drawn: one flat colour per file
+    files = dataset.extras["files"]
+    original = Image.open(root / files[int(dataset.train.indices[0])]).convert("RGB")
+    expected = np.asarray(original.resize((16, 16)))
+    assert np.abs(picture.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_grayscale_auto_and_forced_channels(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "gray", {"a": 4, "b": 4}, mode="L")
+    assert load_dataset(f"images:{root}").sample_shape == (1, 32, 32)
+    assert load_dataset(f"images:{root}?channels=3&size=8").sample_shape == (3, 8, 8)
+    colour = write_image_folder(tmp_path / "colour", {"a": 4, "b": 4})
+    assert load_dataset(f"images:{colour}?channels=1&size=8").sample_shape == (1, 8, 8)
+
+
+def test_zip_round_trip_with_wrapper_folder(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "pets", {"cat": 5, "dog": 5})
+    archive = zip_folder(root, tmp_path / "pets.zip", prefix="pets/")
+    from_zip = load_dataset(f"images:{archive}?size=8")
+    from_folder = load_dataset(f"images:{root}?size=8")
+    assert from_zip.class_names == ["cat", "dog"]
+    assert torch.equal(from_zip.train.x, from_folder.train.x)
+
+
+def test_split_determinism(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "pets", {"cat": 10, "dog": 10}, size=4)
+    first, again = (
+        load_dataset(f"images:{root}?size=4", seed=1),
+        load_dataset(f"images:{root}?size=4", seed=1),
+    )
+    other = load_dataset(f"images:{root}?size=4", seed=3)
+    assert torch.equal(first.val.indices, again.val.indices)
+    assert not torch.equal(first.val.indices, other.val.indices)
+
+
+def bad_folder(tmp_path: Path, case: str) -> Path:
+    root = write_image_folder(tmp_path / "pets", {"cat": 3, "dog": 3}, size=4)
+    if case == "corrupt":
+        (root / "dog" / "2.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    elif case == "not_an_image":
+        (root / "cat" / "notes.txt").write_text("hello")
+    elif case == "empty_class":
+        (root / "owl").mkdir()
+    elif case == "one_class":
+        for path in (root / "dog").iterdir():
+            path.unlink()
+        (root / "dog").rmdir()
+    elif case == "loose_file":
+        Image.new("RGB", (4, 4)).save(root / "stray.png")
+    elif case == "symlink":
+        (root / "cat" / "link.png").symlink_to(root / "dog" / "0.png")
+    return root
+
+
+BAD_IMAGE_CASES = [
+    ("corrupt", r"'dog/2.png' could not be read as an image"),
+    ("not_an_image", r"pets: 'cat/notes.txt' is not an image; class folders may only hold .png"),
+    ("empty_class", r"pets: class folder 'owl' has no images"),
+    ("one_class", r"pets needs at least two class folders .*found only 'cat'"),
+    ("loose_file", r"pets: 'stray.png' is not inside a class folder"),
+    ("symlink", r"pets: 'cat/link.png' is a symbolic link"),
+]
+PACKED_CASES = [  # zip symlinks are refused by the archive checks (test_archive)
+    (case, message.replace("pets:", "pets.zip:").replace("pets needs", "pets.zip needs"))
+    for case, message in BAD_IMAGE_CASES
+    if case != "symlink"
+]
+
+
+@pytest.mark.parametrize(
+    ("packing", "case", "message"),
+    [("folder", *c) for c in BAD_IMAGE_CASES] + [("zip", *c) for c in PACKED_CASES],
+)
+def test_bad_images_refused_and_nothing_written(
+    tmp_path: Path, studio_home: Path, packing: str, case: str, message: str
+) -> None:
+    root = bad_folder(tmp_path / "src", case)
+    source = zip_folder(root, tmp_path / "pets.zip") if packing == "zip" else root
+    before_home, before_tmp = snapshot(studio_home), snapshot(tmp_path)
+    with pytest.raises(DataError, match=message):
+        register_upload("images", source)
+    assert snapshot(studio_home) == before_home
+    assert snapshot(tmp_path) == before_tmp
+    assert not get_settings().uploads_dir.exists()
+
+
+def test_bad_image_options(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "pets", {"cat": 3, "dog": 3})
+    with pytest.raises(DataError, match=r"images option size=2 is out of range; use 4..512"):
+        load_dataset(f"images:{root}?size=2")
+    with pytest.raises(DataError, match=r"images option channels='2' must be one of auto, 1, 3"):
+        load_dataset(f"images:{root}?channels=2")
+    text_file = tmp_path / "a.txt"
+    text_file.write_text("x")
+    with pytest.raises(DataError, match=r"a.txt is neither a folder nor a .zip archive"):
+        load_dataset(f"images:{text_file}")
