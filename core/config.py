@@ -54,7 +54,9 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number; set it to a number such as {default:g}") from None
+        raise SettingsError(
+            f"{name}={raw!r} is not a number; set it to a number such as {default:g}"
+        ) from None
     if value < minimum:
         raise SettingsError(f"{name}={raw} is below the minimum {minimum:g}")
     return value

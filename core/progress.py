@@ -48,8 +48,14 @@ class ProgressBar:
         eta_text = "--:--" if eta is None else format_duration(eta)
         elapsed = format_duration(time.perf_counter() - self.started)
         bar = "#" * filled + "-" * (self.width - filled)
-        parts = [self.label, f"[{bar}]", f"{fraction:4.0%}", f"{self.done}/{self.total}",
-                 f"{elapsed}<{eta_text}", note]
+        parts = [
+            self.label,
+            f"[{bar}]",
+            f"{fraction:4.0%}",
+            f"{self.done}/{self.total}",
+            f"{elapsed}<{eta_text}",
+            note,
+        ]
         return " ".join(p for p in parts if p)
 
     def update(self, done: int, note: str = "", *, force: bool = False) -> None:
