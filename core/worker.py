@@ -1,0 +1,405 @@
+"""The `studio worker` process: claims queued runs, trains them, heartbeats, recovers.
+
+One function, `execute_run`, trains a claimed run; the worker loop and the foreground
+`studio train` both go through it, so a run trains the same way wherever it runs.
+
+- Claiming is one conditional UPDATE (core.store.repository.claim_next_run): two workers never
+  train the same run, and a worker that lost a run (presumed dead, reclaimed) stops writing.
+- Metrics go to the database in one transaction per batch the loop reports, never per step.
+- Stop / pause requests made from any process are read between steps, at most every
+  CONTROL_INTERVAL_S of wall time.
+- A checkpoint is written atomically at each epoch end (and at a pause); a run that comes back
+  (paused then resumed, or reclaimed from a dead worker) resumes from its latest checkpoint after
+  deleting what was recorded past it, so no (name, step) is recorded twice.
+- SIGTERM / SIGINT: the current step finishes, the run is checkpointed and queued again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.config import get_settings
+from core.errors import StudioError, TrainingError
+from core.store import db
+from core.store import repository as repo
+from core.store.models import utcnow
+from core.train.callbacks import Callback, Control, MetricRecord
+
+if TYPE_CHECKING:
+    from core.data import Dataset
+    from core.train import FitResult
+
+log = logging.getLogger("studio.worker")
+
+CONTROL_INTERVAL_S = 0.25  # how often a training run reads its stop / pause request
+DEFAULT_POLL_S = 1.0  # how often an idle worker looks for queued runs
+
+ProgressFn = Callable[[int, int, dict[str, float]], None]
+
+
+def new_worker_id(kind: str = "worker") -> str:
+    return f"{kind}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def checkpoint_path(run_id: int, *, epoch: int, step: int) -> Path:
+    return get_settings().checkpoints_dir / str(run_id) / f"epoch-{epoch:04d}-step-{step:05d}.pt"
+
+
+# --- heartbeat ---------------------------------------------------------------------------------
+
+
+class Heartbeat:
+    """A background thread that keeps `worker_id` (and the run it trains) alive in the database."""
+
+    def __init__(self, worker_id: str, *, interval_s: float) -> None:
+        self.worker_id = worker_id
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="studio-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                db.call(repo.heartbeat, worker_id=self.worker_id)
+            except Exception as error:  # a missed beat is not fatal; the next one may pass
+                log.warning("heartbeat of %s failed: %s", self.worker_id, error)
+
+
+# --- one run -----------------------------------------------------------------------------------
+
+
+class RunRecorder(Callback):
+    """The loop's callback for one run: records metrics and checkpoints, answers control()."""
+
+    def __init__(
+        self,
+        run_id: int,
+        *,
+        worker_id: str,
+        interrupted: threading.Event | None = None,
+        progress: ProgressFn | None = None,
+        elapsed_before_s: float = 0.0,
+    ) -> None:
+        self.run_id = run_id
+        self.worker_id = worker_id
+        self.interrupted = interrupted or threading.Event()
+        self.progress = progress
+        self.elapsed_before_s = elapsed_before_s
+        self.started = time.perf_counter()
+        self.lost = False
+        self.total_steps = 0
+        self.latest: dict[str, float] = {}
+        self._action: Control = "continue"
+        self._checked_at = float("-inf")
+
+    def on_start(self, *, total_steps: int, start_step: int, epoch: int) -> None:
+        self.total_steps = total_steps
+        if not db.call(
+            repo.set_run_total_steps,
+            run_id=self.run_id,
+            worker_id=self.worker_id,
+            total_steps=total_steps,
+            step=start_step,
+            epoch=epoch,
+        ):
+            self.lost = True
+        self._report(start_step)
+
+    def on_metrics(self, records: list[MetricRecord]) -> None:
+        if self.lost or not records:
+            return
+        written = db.call(
+            repo.record_metrics, run_id=self.run_id, worker_id=self.worker_id, records=records
+        )
+        if not written:
+            self.lost = True
+            return
+        for record in records:
+            self.latest[record.name] = float(record.value)
+
+    def on_checkpoint(
+        self, state: dict[str, Any], *, epoch: int, step: int, metrics: dict[str, float]
+    ) -> None:
+        from core.train.checkpoint import save_checkpoint
+
+        if self.lost or not db.call(repo.owns_run, run_id=self.run_id, worker_id=self.worker_id):
+            self.lost = True
+            return
+        path = save_checkpoint(checkpoint_path(self.run_id, epoch=epoch, step=step), state)
+        recorded = {k: float(v) for k, v in metrics.items()}
+        recorded["elapsed_s"] = self.elapsed_s()
+        row = db.call(
+            repo.add_checkpoint,
+            run_id=self.run_id,
+            worker_id=self.worker_id,
+            epoch=epoch,
+            step=step,
+            path=str(path),
+            metrics=recorded,
+        )
+        if row is None:
+            self.lost = True
+
+    def control(self, *, step: int) -> Control:
+        self._report(step)
+        if self.interrupted.is_set():
+            return "pause"  # checkpoint now; the worker queues the run again for another worker
+        if self.lost:
+            return "stop"
+        now = time.monotonic()
+        if now - self._checked_at >= CONTROL_INTERVAL_S:
+            self._checked_at = now
+            state = db.call(repo.run_control, run_id=self.run_id, readonly=True)
+            if state is None or state[0] != "running" or state[1] != self.worker_id:
+                self.lost = True
+                return "stop"
+            self._action = {"stop": "stop", "pause": "pause"}.get(state[2] or "", "continue")
+        return self._action
+
+    def elapsed_s(self) -> float:
+        return self.elapsed_before_s + time.perf_counter() - self.started
+
+    def _report(self, step: int) -> None:
+        if self.progress is not None:
+            self.progress(step, self.total_steps, self.latest)
+
+
+def _resume_state(run_id: int) -> tuple[dict[str, Any] | None, float]:
+    """The latest readable checkpoint of a run and the training time before it; everything
+    recorded after it is deleted first. (None, 0) when the run starts from scratch."""
+    from core.train.checkpoint import load_checkpoint
+
+    for checkpoint in reversed(db.call(repo.list_checkpoints, run_id=run_id, readonly=True)):
+        try:
+            state = load_checkpoint(checkpoint.path)
+        except TrainingError as error:
+            log.warning("run %d: skipping checkpoint %s: %s", run_id, checkpoint.path, error)
+            db.call(repo.delete_checkpoint, checkpoint_id=checkpoint.id)
+            continue
+        db.call(repo.rewind_run, run_id=run_id, step=checkpoint.step, epoch=checkpoint.epoch)
+        return state, float(checkpoint.metrics.get("elapsed_s", 0.0))
+    db.call(repo.rewind_run, run_id=run_id, step=0, epoch=0)
+    return None, 0.0
+
+
+def _result(fit: FitResult, *, duration_s: float) -> dict[str, Any]:
+    result = fit.to_dict()
+    result.pop("status", None)
+    result.pop("error", None)
+    result["duration_s"] = duration_s
+    return result
+
+
+def execute_run(
+    run_id: int,
+    *,
+    worker_id: str,
+    interrupted: threading.Event | None = None,
+    progress: ProgressFn | None = None,
+    dataset: Dataset | None = None,
+    release_status: str = "queued",
+) -> str:
+    """Train a run this worker has claimed, recording everything; returns the run's new status
+    ("completed", "failed", "cancelled", "paused", "queued") or "lost" when another worker took
+    it over. `interrupted` (set by a signal) pauses at the next step and sets `release_status`."""
+    from core.builder import build_model
+    from core.data import load_dataset
+    from core.train import TrainConfig, fit, seed_everything
+    from core.train.devices import resolve_device
+
+    run = db.call(repo.get_run, run_id=run_id, readonly=True)
+    if run is None:
+        raise TrainingError(f"run {run_id} does not exist")
+    interrupted = interrupted or threading.Event()
+    try:
+        config = TrainConfig.from_dict(run.settings)
+        device = resolve_device(config.device)
+        db.call(repo.set_run_started, run_id=run_id, worker_id=worker_id, device=str(device))
+        data = dataset if dataset is not None else load_dataset(run.dataset)
+        seed_everything(config.seed)  # same seed, same initial weights
+        model = build_model(run.spec, **model_facts(data))
+        resume, elapsed_before = _resume_state(run_id)
+        recorder = RunRecorder(
+            run_id,
+            worker_id=worker_id,
+            interrupted=interrupted,
+            progress=progress,
+            elapsed_before_s=elapsed_before,
+        )
+        outcome = fit(model, data, config, callbacks=[recorder], resume=resume)
+    except StudioError as error:
+        return _close(run_id, worker_id, "failed", error=str(error))
+    except Exception as error:
+        log.error("run %d crashed:\n%s", run_id, traceback.format_exc())
+        return _close(run_id, worker_id, "failed", error=f"{type(error).__name__}: {error}")
+    except BaseException:
+        _close(run_id, worker_id, release_status)  # KeyboardInterrupt / SystemExit mid-step
+        raise
+    if recorder.lost:
+        log.warning("run %d was taken over by another worker; dropping this attempt", run_id)
+        return "lost"
+    result = _result(outcome, duration_s=recorder.elapsed_s())
+    status = {"completed": "completed", "failed": "failed", "stopped": "cancelled"}.get(
+        outcome.status, release_status if interrupted.is_set() else "paused"
+    )
+    return _close(
+        run_id,
+        worker_id,
+        status,
+        error=outcome.error,
+        result=result,
+        step=outcome.steps,
+        epoch=outcome.epochs,
+    )
+
+
+def model_facts(data: Any) -> dict[str, Any]:
+    """What the builder needs from a dataset (a Dataset or a DatasetInfo): input shape and
+    dtype, number of outputs, vocabulary size for text."""
+    import torch
+
+    vocabulary = getattr(data, "vocabulary", None)
+    vocab_size = len(vocabulary) if vocabulary is not None else getattr(data, "vocab_size", None)
+    return {
+        "input_shape": tuple(data.sample_shape),
+        "num_classes": data.num_classes,
+        "input_dtype": torch.int64 if data.modality == "text" else torch.float32,
+        "vocab_size": vocab_size,
+    }
+
+
+def _close(
+    run_id: int,
+    worker_id: str,
+    status: str,
+    *,
+    error: str | None = None,
+    result: dict[str, Any] | None = None,
+    step: int | None = None,
+    epoch: int | None = None,
+) -> str:
+    closed = db.call(
+        repo.finish_run,
+        run_id=run_id,
+        worker_id=worker_id,
+        status=status,
+        error=error,
+        result=result,
+        step=step,
+        epoch=epoch,
+    )
+    if closed:
+        log.info("run %d %s%s", run_id, status, f": {error}" if error else "")
+        return status
+    return "lost"
+
+
+# --- the worker loop ---------------------------------------------------------------------------
+
+
+def reclaim_stale_runs() -> list[int]:
+    """Queue again the runs of workers whose heartbeat is older than settings.stale_after_s."""
+    cutoff = utcnow() - timedelta(seconds=get_settings().stale_after_s)
+    moved = db.call(repo.requeue_stale_runs, stale_before=cutoff)
+    for run_id in moved:
+        log.info("run %d: its worker stopped heartbeating; queued again", run_id)
+    return moved
+
+
+def worker_device_label() -> str:
+    from core.train.devices import device_label, resolve_device
+
+    return device_label(resolve_device("auto"))
+
+
+class GracefulSignals:
+    """SIGTERM / SIGINT set an event (finish the step, checkpoint, requeue); a second one
+    exits at once."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> GracefulSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        log.info("signal %d: finishing the current step, then stopping", signum)
+        self.event.set()
+
+    def __exit__(self, *_: object) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+
+def run_worker(
+    *,
+    once: bool = False,
+    poll_s: float = DEFAULT_POLL_S,
+    max_runs: int | None = None,
+    worker_id: str | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Claim and train queued runs until stopped; returns how many runs it trained.
+
+    once: exit when the queue is empty; max_runs: exit after training that many runs;
+    stop: an event that ends the loop (signals set it too)."""
+    settings = get_settings()
+    worker_id = worker_id or new_worker_id()
+    stop = stop or threading.Event()
+    db.call(
+        repo.register_worker,
+        worker_id=worker_id,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        device=worker_device_label(),
+        status="idle",
+    )
+    log.info("worker %s started (database %s)", worker_id, settings.database_url)
+    trained = 0
+    last_reclaim = float("-inf")
+    with GracefulSignals(stop), Heartbeat(worker_id, interval_s=settings.heartbeat_s):
+        try:
+            while not stop.is_set() and (max_runs is None or trained < max_runs):
+                if time.monotonic() - last_reclaim >= settings.heartbeat_s:
+                    reclaim_stale_runs()
+                    last_reclaim = time.monotonic()
+                run = db.call(repo.claim_next_run, worker_id=worker_id)
+                if run is None:
+                    if once:
+                        break
+                    stop.wait(poll_s)
+                    continue
+                log.info("worker %s: training run %d", worker_id, run.id)
+                db.call(repo.set_worker_status, worker_id=worker_id, status="busy")
+                execute_run(run.id, worker_id=worker_id, interrupted=stop)
+                db.call(repo.set_worker_status, worker_id=worker_id, status="idle")
+                trained += 1
+        finally:
+            db.call(repo.set_worker_status, worker_id=worker_id, status="stopped")
+            log.info("worker %s stopped after %d run(s)", worker_id, trained)
+    return trained

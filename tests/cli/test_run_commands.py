@@ -1,0 +1,198 @@
+"""`studio train | submit | status | metrics | stop | pause | resume | runs` as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from core.cli.main import main as studio
+from tests.conftest import REPO
+
+DIGITS_CNN = {
+    "name": "digits-cnn",
+    "layers": [
+        {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1},
+        {"type": "ReLU"},
+        {"type": "MaxPool2d", "kernel_size": 2},
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 64},
+        {"type": "ReLU"},
+        {"type": "Linear"},
+    ],
+}
+TINY_MLP = {"name": "tiny", "layers": [{"type": "Flatten"}, {"type": "Linear"}]}
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    def write(spec: dict, name: str = "spec.json") -> str:
+        path = tmp_path / name
+        path.write_text(json.dumps(spec))
+        return str(path)
+
+    return write
+
+
+def run_json(capsys, *argv: str) -> object:
+    capsys.readouterr()
+    assert studio(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_train_json_digits_cnn_beats_90_percent_with_a_progress_bar_on_stderr(spec_file):
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core.cli",
+            "train",
+            spec_file(DIGITS_CNN),
+            "--dataset",
+            "digits",
+            "--epochs",
+            "5",
+            "--device",
+            "cpu",
+            "--seed",
+            "1",
+            "--json",
+        ],
+        cwd=REPO,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert started.returncode == 0, started.stderr
+    result = json.loads(started.stdout)  # stdout is the result and nothing else
+    assert {"run_id", "status", "epochs", "steps", "duration_s", "samples_per_s"} <= set(result)
+    assert set(result["metrics"]) >= {"train_loss", "val_loss", "val_accuracy", "test_accuracy"}
+    assert result["status"] == "completed" and result["epochs"] == 5
+    assert result["metrics"]["test_accuracy"] > 0.9
+    assert "training [" in started.stderr and "<" in started.stderr  # bar with elapsed<ETA
+    assert "Traceback" not in started.stderr
+
+
+def test_submit_status_metrics_and_runs_speak_json(capsys, spec_file):
+    spec = spec_file(TINY_MLP)
+    submitted = run_json(
+        capsys,
+        "submit",
+        spec,
+        "--dataset",
+        "digits",
+        "--steps",
+        "7",
+        "--batch-size",
+        "32",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.1",
+        "--momentum",
+        "0.8",
+        "--weight-decay",
+        "0.0001",
+        "--scheduler",
+        "cosine",
+        "--device",
+        "cpu",
+        "--seed",
+        "4",
+        "--json",
+    )
+    assert set(submitted) == {"run_id"}
+    run_id = submitted["run_id"]
+    status = run_json(capsys, "status", str(run_id), "--json")
+    assert {k: status[k] for k in ("run_id", "status", "epoch", "step", "metrics", "error")} == {
+        "run_id": run_id,
+        "status": "queued",
+        "epoch": 0,
+        "step": 0,
+        "metrics": {},
+        "error": None,
+    }
+    from core import runs
+
+    settings = runs.get_run(run_id).settings
+    assert (settings["steps"], settings["epochs"], settings["optimizer"], settings["lr"]) == (
+        7,
+        None,
+        "sgd",
+        0.1,
+    )
+    assert (settings["momentum"], settings["scheduler"], settings["seed"]) == (0.8, "cosine", 4)
+
+    from core.worker import run_worker
+
+    assert run_worker(once=True) == 1
+    status = run_json(capsys, "status", str(run_id), "--json")
+    assert status["status"] == "completed" and status["step"] == 7
+    assert "test_accuracy" in status["metrics"]
+    metrics = run_json(capsys, "metrics", str(run_id), "--json")
+    assert metrics and all(set(row) == {"name", "step", "epoch", "value"} for row in metrics)
+    assert {"train_loss", "val_loss", "test_accuracy"} <= {row["name"] for row in metrics}
+    capsys.readouterr()
+    assert studio(["metrics", str(run_id), "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == len(metrics) and set(rows[0]) == {"name", "step", "epoch", "value"}
+    listed = run_json(capsys, "runs", "--json")
+    assert [(r["run_id"], r["status"]) for r in listed] == [(run_id, "completed")]
+    assert studio(["runs"]) == 0
+    assert "completed" in capsys.readouterr().out
+
+
+def test_steering_a_finished_run_is_a_one_line_error(capsys, spec_file):
+    run_id = run_json(
+        capsys, "submit", spec_file(TINY_MLP), "--dataset", "digits", "--steps", "2", "--json"
+    )["run_id"]
+    assert studio(["pause", str(run_id)]) == 0
+    assert studio(["resume", str(run_id)]) == 0
+    assert studio(["stop", str(run_id)]) == 0
+    capsys.readouterr()
+    assert studio(["stop", str(run_id)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: run {run_id} is cancelled; only queued, running or paused runs can be stopped\n"
+    )
+    assert studio(["status", "4242"]) == 1
+    assert capsys.readouterr().err.startswith("error: run 4242 does not exist")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--lr", "-0.5"], "lr=-0.5 is not allowed"),
+        (["--batch-size", "5000"], "larger than the training set"),
+        (["--device", "cuda:3"], "cuda:3 is not available"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_is_queued(capsys, spec_file, argv, message):
+    assert studio(["submit", spec_file(TINY_MLP), "--dataset", "digits", *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert run_json(capsys, "runs", "--json") == []
+
+
+def test_a_spec_that_fails_the_dataset_is_refused_with_the_builders_message(capsys, spec_file):
+    bad = {"layers": [{"type": "Conv1d", "out_channels": 4, "kernel_size": 3}, {"type": "Linear"}]}
+    for command in ("submit", "train"):
+        assert studio([command, spec_file(bad), "--dataset", "digits", "--json"]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.startswith("error: ")
+        assert "Conv1d" in captured.err and "Traceback" not in captured.err
+    assert run_json(capsys, "runs", "--json") == []
+
+
+def test_epochs_and_steps_are_either_or(spec_file):
+    with pytest.raises(SystemExit) as usage:
+        studio(
+            ["train", spec_file(TINY_MLP), "--dataset", "digits", "--epochs", "1", "--steps", "3"]
+        )
+    assert usage.value.code == 2

@@ -1,0 +1,182 @@
+"""The repository against a real SQLite file: versions, claiming, recovery, metrics."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.exc import IntegrityError
+
+from core.store import db
+from core.store import repository as repo
+from core.store.models import utcnow
+
+SPEC = {"layers": [{"type": "Flatten"}, {"type": "Linear"}]}
+# e.g. postgresql+psycopg://studio@127.0.0.1:5432/studio_test (emptied before each test)
+POSTGRES_URL = os.environ.get("STUDIO_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"])
+def database(request, monkeypatch):
+    """Every test on the SQLite file; also on PostgreSQL when STUDIO_TEST_POSTGRES_URL is set."""
+    if request.param == "postgresql":
+        engine = create_engine(POSTGRES_URL)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        engine.dispose()
+        db.dispose_engines()  # migrate the emptied database again
+        monkeypatch.setenv("STUDIO_DATABASE_URL", POSTGRES_URL)
+    return request.param
+
+
+@dataclass
+class Record:
+    name: str
+    step: int
+    epoch: int
+    value: float
+
+
+def new_run(**overrides) -> int:
+    values = {"spec": SPEC, "dataset": "digits", "settings": {"epochs": 1}} | overrides
+    return db.call(repo.create_run, **values).id
+
+
+def test_saving_a_spec_name_again_adds_a_version():
+    first = db.call(repo.save_spec, name="lenet", spec={"layers": []})
+    second = db.call(repo.save_spec, name="lenet", spec=SPEC)
+    db.call(repo.save_spec, name="other", spec=SPEC)
+    assert (first.version, second.version) == (1, 2)
+    assert db.call(repo.get_spec, name="lenet").spec == SPEC
+    assert db.call(repo.get_spec, name="lenet", version=1).spec == {"layers": []}
+    latest = db.call(repo.list_specs)
+    assert [(s.name, s.version) for s in latest] == [("lenet", 2), ("other", 1)]
+    assert len(db.call(repo.list_specs, all_versions=True)) == 3
+
+
+def test_timestamps_come_back_timezone_aware_utc():
+    run = db.call(repo.get_run, run_id=new_run())
+    assert run.created.tzinfo is not None
+    assert abs(run.created - utcnow()) < timedelta(seconds=30)
+    assert run.created.utcoffset() == UTC.utcoffset(None)
+
+
+def test_claim_takes_the_oldest_queued_run_once():
+    first, second = new_run(), new_run()
+    claimed = db.call(repo.claim_next_run, worker_id="w1")
+    assert claimed.id == first and claimed.status == "running" and claimed.attempts == 1
+    assert db.call(repo.claim_next_run, worker_id="w2").id == second
+    assert db.call(repo.claim_next_run, worker_id="w3") is None
+
+
+def test_a_worker_that_lost_its_run_writes_nothing():
+    run_id = new_run()
+    db.call(repo.claim_next_run, worker_id="w1")
+    records = [Record("train_loss", 1, 1, 0.5)]
+    assert db.call(repo.record_metrics, run_id=run_id, worker_id="w1", records=records)
+    assert not db.call(repo.record_metrics, run_id=run_id, worker_id="w2", records=records)
+    assert not db.call(repo.finish_run, run_id=run_id, worker_id="w2", status="completed")
+    assert db.call(repo.get_run, run_id=run_id).status == "running"
+
+
+def test_runs_of_a_silent_worker_go_back_to_the_queue():
+    kept, lost, stopping = new_run(), new_run(), new_run()
+    for worker in ("alive", "dead", "dead2"):
+        db.call(
+            repo.register_worker, worker_id=worker, host="h", pid=1, device="cpu", status="busy"
+        )
+        db.call(repo.claim_next_run, worker_id=worker)
+    db.call(
+        repo.transition_run,
+        run_id=stopping,
+        from_statuses=("running",),
+        values={"requested_action": "stop"},
+    )
+    # "alive" heartbeats after the cutoff, the other two before it
+    cutoff = utcnow() + timedelta(milliseconds=5)
+    while utcnow() <= cutoff:
+        pass
+    db.call(repo.heartbeat, worker_id="alive")
+    moved = db.call(repo.requeue_stale_runs, stale_before=cutoff)
+    assert sorted(moved) == [lost, stopping]
+    statuses = {r.id: (r.status, r.worker_id) for r in db.call(repo.list_runs)}
+    assert statuses == {
+        kept: ("running", "alive"),
+        lost: ("queued", None),
+        stopping: ("cancelled", None),
+    }
+
+
+def test_metrics_are_unique_per_run_name_and_step_and_ids_only_grow():
+    run_id = new_run()
+    db.call(repo.claim_next_run, worker_id="w")
+    batch = [Record("train_loss", s, 1, 1.0 / s) for s in range(1, 11)]
+    db.call(repo.record_metrics, run_id=run_id, worker_id="w", records=batch)
+    # the same (name, step) again replaces the value rather than adding a row
+    db.call(
+        repo.record_metrics,
+        run_id=run_id,
+        worker_id="w",
+        records=[Record("train_loss", 10, 1, 42.0)],
+    )
+    rows = db.call(repo.metrics_since, run_id=run_id)
+    assert len(rows) == 10 and rows[-1].value == 42.0
+    assert db.call(repo.metric_duplicates, run_id=run_id) == 0
+    highest = rows[-1].id
+    # a resume from step 5 deletes what came after it; new rows get fresh, higher ids
+    db.call(repo.rewind_run, run_id=run_id, step=5, epoch=1)
+    db.call(
+        repo.record_metrics, run_id=run_id, worker_id="w", records=[Record("train_loss", 6, 1, 0.1)]
+    )
+    fresh = db.call(repo.metrics_since, run_id=run_id, after_id=highest)
+    assert [(r.step, r.value) for r in fresh] == [(6, 0.1)]
+    assert db.call(repo.latest_metrics, run_id=run_id) == {"train_loss": 0.1}
+
+
+def test_the_database_refuses_a_duplicate_metric_row():
+    from core.store.models import Metric
+
+    run_id = new_run()
+    with pytest.raises(IntegrityError), db.session_scope() as session:
+        for _ in range(2):
+            session.add(Metric(run_id=run_id, name="x", step=1, epoch=1, value=0.0, time=utcnow()))
+            session.flush()
+
+
+def test_downsampling_happens_in_the_database():
+    run_id = new_run()
+    db.call(repo.claim_next_run, worker_id="w")
+    batch = [Record("train_loss", s, 1 + s // 1000, float(s)) for s in range(1, 5001)]
+    db.call(repo.record_metrics, run_id=run_id, worker_id="w", records=batch)
+    points = db.call(repo.metric_points, run_id=run_id, name="train_loss", buckets=100)
+    assert len(points) == 100
+    steps = [p[0] for p in points]
+    assert steps == sorted(steps) and steps[-1] == 5000
+    assert points[0][2] == pytest.approx(25.5)  # the mean of steps 1..50, the first bucket
+    assert len(db.call(repo.metric_points, run_id=run_id, name="train_loss")) == 5000
+
+
+def test_deleting_a_run_takes_its_metrics_and_checkpoints():
+    run_id = new_run()
+    db.call(repo.claim_next_run, worker_id="w")
+    db.call(repo.record_metrics, run_id=run_id, worker_id="w", records=[Record("a", 1, 1, 1.0)])
+    db.call(
+        repo.add_checkpoint, run_id=run_id, worker_id="w", epoch=1, step=1, path="x", metrics={}
+    )
+    assert db.call(repo.delete_run, run_id=run_id)
+    assert db.call(repo.metrics_since, run_id=run_id) == []
+    assert db.call(repo.list_checkpoints, run_id=run_id) == []
+
+
+def test_dataset_records_upsert_list_delete():
+    db.call(repo.upsert_dataset_record, name="flowers", kind="images", path="/a", options={})
+    db.call(
+        repo.upsert_dataset_record, name="flowers", kind="images", path="/b", options={"size": 32}
+    )
+    records = db.call(repo.list_dataset_records)
+    assert [(r.name, r.path, r.options) for r in records] == [("flowers", "/b", {"size": 32})]
+    assert db.call(repo.delete_dataset_record, name="flowers")
+    assert db.call(repo.get_dataset_record, name="flowers") is None
