@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from core.errors import ExplainError
-from core.explain import METHODS, Explanation, explain, position_scores
-from core.explain.summary import percent
+from core.explain import METHODS
+
+if TYPE_CHECKING:
+    from core.explain import Explanation
 
 SPLITS = ("test", "val", "train")
 RAMP = " .:-=+*#%@"  # light to dark: how much the model relied on a pixel
@@ -70,6 +72,8 @@ def _sample(dataset: Any, split_name: str, index: int) -> tuple[torch.Tensor, to
 
 
 def run_explain(args: argparse.Namespace) -> int:
+    from core.explain import explain  # Captum loads only when explaining
+
     model, dataset, _run = _load_run_model(args.run_id)
     if getattr(dataset, "task", "classification") != "classification":
         raise ExplainError(f"run {args.run_id} does regression; explanations are for classifiers")
@@ -96,6 +100,8 @@ def run_explain(args: argparse.Namespace) -> int:
 
 
 def render_text(explanation: Explanation, dataset: Any, x: torch.Tensor) -> str:
+    from core.explain.summary import percent
+
     """The readable report: summary, prediction, top 3, warnings and a small picture."""
     lines = [explanation.summary, ""]
     lines.append(
@@ -116,6 +122,8 @@ def render_text(explanation: Explanation, dataset: Any, x: torch.Tensor) -> str:
 
 
 def _picture(explanation: Explanation, dataset: Any, x: torch.Tensor) -> list[str]:
+    from core.explain import position_scores
+
     scores = position_scores(explanation.attribution, explanation.modality).numpy()
     if explanation.modality == "image" and max(scores.shape) <= ASCII_MAX_SIDE:
         image = np.asarray(dataset.human(x), dtype=np.float32).mean(axis=-1) / 255.0

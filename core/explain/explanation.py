@@ -9,8 +9,9 @@ import torch
 from torch import Tensor, nn
 
 from core.errors import ExplainError
+from core.explain import METHOD_TITLES, METHODS
 from core.explain.layers import find_embedding, pad_token_id
-from core.explain.methods import METHOD_TITLES, METHODS, compute_attributions, seeded
+from core.explain.methods import compute_attributions, seeded
 from core.explain.sanity import (
     convergence_warning,
     randomization_warning,

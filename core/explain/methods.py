@@ -27,17 +27,9 @@ from captum.attr import (
 from torch import Tensor, nn
 
 from core.errors import ExplainError
+from core.explain import METHODS, TEXT_METHODS
 from core.explain.layers import find_embedding, find_last_conv
 
-METHODS = ("saliency", "integrated_gradients", "gradient_shap", "occlusion", "grad_cam")
-TEXT_METHODS = ("integrated_gradients", "saliency", "grad_cam")
-METHOD_TITLES = {
-    "saliency": "Saliency",
-    "integrated_gradients": "Integrated Gradients",
-    "gradient_shap": "Gradient SHAP",
-    "occlusion": "Occlusion",
-    "grad_cam": "Grad-CAM",
-}
 NO_CONV_MESSAGE = (
     "Grad-CAM needs a convolution layer; this model has none — use saliency or integrated_gradients"
 )
