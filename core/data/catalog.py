@@ -1,7 +1,9 @@
-"""The catalogue of registered uploads: one folder per upload with a manifest.json.
+"""The catalogue of registered uploads: a row in the database's `datasets` table per upload,
+and its files in one folder under settings.uploads_dir/<name>/ with a manifest.json beside them.
 
-These four functions are the only place that knows where upload records live, so they can be
-backed by the database later while the files stay under settings.uploads_dir/<name>/.
+The database says what is registered; the manifest lets a folder copied to another machine (or
+registered before the store existed) be adopted again. These functions are the only place that
+knows where upload records live.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from core.config import get_settings
+from core.store import repository
+from core.store.db import session_scope
 
 MANIFEST = "manifest.json"
 
@@ -49,21 +53,67 @@ def write_manifest(folder: Path, record: UploadRecord) -> None:
     os.replace(temporary, folder / MANIFEST)
 
 
-def get_record(name: str) -> UploadRecord | None:
-    path = upload_folder(name) / MANIFEST
+def publish(staging: Path, record: UploadRecord) -> None:
+    """Move a finished staging folder into place and register it; on failure nothing remains."""
+    folder = upload_folder(record.name)
+    staging.rename(folder)  # fails if the name was taken meanwhile: never overwrites
     try:
-        return UploadRecord(**json.loads(path.read_text(encoding="utf-8")))
+        _describe_in_database(record)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _describe_in_database(record: UploadRecord) -> None:
+    with session_scope() as session:
+        repository.upsert_dataset_record(
+            session=session,
+            name=record.name,
+            kind=record.kind,
+            path=str(upload_folder(record.name)),
+            options={"record": asdict(record)},
+        )
+
+
+def _read_manifest(folder: Path) -> UploadRecord | None:
+    try:
+        return UploadRecord(**json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None  # absent, or a folder that is not a finished upload
 
 
+def get_record(name: str) -> UploadRecord | None:
+    with session_scope(readonly=True) as session:
+        row = repository.get_dataset_record(session=session, name=name)
+        stored = None if row is None else dict(row.options.get("record", {}))
+    if stored is not None:
+        return UploadRecord(**stored)
+    adopted = _read_manifest(upload_folder(name))
+    if adopted is not None and adopted.name == name:
+        _describe_in_database(adopted)
+    return adopted
+
+
 def list_records() -> list[UploadRecord]:
+    with session_scope(readonly=True) as session:
+        stored = [
+            dict(r.options.get("record", {}))
+            for r in repository.list_dataset_records(session=session)
+        ]
+    records = {r["name"]: UploadRecord(**r) for r in stored if r}
     root = get_settings().uploads_dir
-    if not root.is_dir():
-        return []
-    records = (get_record(p.name) for p in sorted(root.iterdir()) if not p.name.startswith("."))
-    return [r for r in records if r is not None]
+    if root.is_dir():  # folders registered before the store existed, or copied in by hand
+        for folder in sorted(root.iterdir()):
+            if folder.name.startswith(".") or folder.name in records:
+                continue
+            adopted = _read_manifest(folder)
+            if adopted is not None and adopted.name == folder.name:
+                _describe_in_database(adopted)
+                records[adopted.name] = adopted
+    return sorted(records.values(), key=lambda r: r.name)
 
 
 def delete_record(name: str) -> None:
+    with session_scope() as session:
+        repository.delete_dataset_record(session=session, name=name)
     shutil.rmtree(upload_folder(name), ignore_errors=True)

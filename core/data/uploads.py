@@ -246,7 +246,7 @@ def register_upload(
             (staging / "data").mkdir()
             shutil.copyfile(source, staging / data_path)
         catalog.write_manifest(staging, record)
-        staging.rename(folder)  # fails if the name was taken meanwhile: never overwrites
+        catalog.publish(staging, record)
     except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(error, OSError):

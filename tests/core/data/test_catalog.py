@@ -120,3 +120,33 @@ def test_failed_copy_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_builtins_listed_first() -> None:
     names = [i.name for i in list_datasets()]
     assert names[:5] == ["digits", "mnist1d", "mnist", "fashion-mnist", "cifar10"]
+
+
+def _dataset_rows() -> dict[str, str]:
+    from core.store import repository
+    from core.store.db import session_scope
+
+    with session_scope(readonly=True) as session:
+        return {r.name: r.kind for r in repository.list_dataset_records(session=session)}
+
+
+def test_registration_is_described_in_the_database_and_removal_deletes_it(tmp_path: Path) -> None:
+    register_upload("csv", pets_csv(tmp_path / "pets.csv"), name="pets", label="species")
+    assert _dataset_rows() == {"pets": "csv"}
+    with pytest.raises(DataError):
+        register_upload("csv", write_csv(tmp_path / "one.csv", ["a", "label"], [[1, "x"]] * 5))
+    assert _dataset_rows() == {"pets": "csv"}  # a refused upload leaves no row
+    remove_upload("pets")
+    assert _dataset_rows() == {}
+
+
+def test_a_folder_registered_before_the_store_is_adopted(tmp_path: Path) -> None:
+    register_upload("csv", pets_csv(tmp_path / "pets.csv"), name="pets", label="species")
+    from core.store import repository
+    from core.store.db import session_scope
+
+    with session_scope() as session:  # as if the folder came from a machine without the store
+        repository.delete_dataset_record(session=session, name="pets")
+    assert "pets" in [i.name for i in list_datasets()]
+    assert _dataset_rows() == {"pets": "csv"}
+    assert load_dataset("pets").num_classes == 2
