@@ -1,0 +1,203 @@
+"""Spec -> one readable, standalone PyTorch source file.
+
+The file imports only torch (and math when needed). Studio-only layers are copied in from
+`core.studio_layers` as small classes, so the exported class and `build_model`'s model are the
+same modules under the same attribute names: their state_dicts are interchangeable.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import textwrap
+from typing import Any
+
+import torch
+
+from core import studio_layers
+from core.builder import Step, Trace, trace
+from core.errors import SpecError
+from core.spec import INPUT, validate_spec
+
+INDENT = "    "
+MAX_LINE = 100
+
+
+def generate_code(
+    spec: dict[str, Any],
+    *,
+    input_shape: tuple[int, ...] | list[int] | None = None,
+    num_classes: int | None = None,
+    input_dtype: torch.dtype | None = None,
+    vocab_size: int | None = None,
+) -> str:
+    """Python source of an `nn.Module` class for `spec` (named from the spec's name, e.g.
+    "seed-lenet" -> SeedLenet), instantiable without arguments; raises SpecError."""
+    normalized = validate_spec(spec)
+    traced = trace(
+        normalized,
+        input_shape=input_shape,
+        num_classes=num_classes,
+        input_dtype=input_dtype,
+        vocab_size=vocab_size,
+    )
+    if not traced.ok:
+        raise traced.error or SpecError("the spec cannot be built")
+    studio = studio_classes_used(traced.steps)
+    class_name = class_name_for(traced.name, {cls.__name__ for cls in studio})
+    description = normalized.get("description")
+    parts = [
+        header(traced, class_name) + "\n\n" + imports(studio),
+        *[inspect.getsource(cls).rstrip() for cls in studio],
+        model_class(traced, class_name, description),
+        smoke_check(traced, class_name),
+    ]
+    return "\n\n\n".join(part.rstrip() for part in parts) + "\n"
+
+
+def studio_classes_used(steps: list[Step]) -> list[type]:
+    used = {step.construct.cls for step in steps}
+    return [cls for cls in studio_layers.STUDIO_CLASSES if cls in used]
+
+
+def class_name_for(name: str, taken: set[str]) -> str:
+    """'seed-lenet' -> 'SeedLenet'; digits first get a 'Model' prefix."""
+    words = re.findall(r"[A-Za-z0-9]+", name)
+    camel = "".join(w[:1].upper() + w[1:] for w in words) or "Model"
+    if camel[0].isdigit():
+        camel = f"Model{camel}"
+    if camel in taken or camel in {"torch", "nn", "math"}:
+        camel = f"{camel}Model"
+    return camel
+
+
+def header(traced: Trace, class_name: str) -> str:
+    kind = "token ids" if traced.input_dtype != torch.float32 else "float"
+    return (
+        f'"""{class_name}: the model "{traced.name}", exported from Model Studio.\n\n'
+        f"Standalone PyTorch, no studio import. Input: (batch, {_dims(traced.input_shape)}) "
+        f"{kind};\noutput: (batch, {_dims(traced.output_shape)}). "
+        f"{traced.params:,} parameters.\n"
+        '"""'
+    )
+
+
+def imports(studio: list[type]) -> str:
+    needs_math = any("math." in inspect.getsource(cls) for cls in studio)
+    lines = ["import math", ""] if needs_math else []
+    return "\n".join([*lines, "import torch", "from torch import nn"])
+
+
+def model_class(traced: Trace, class_name: str, description: str | None) -> str:
+    doc = description or f'Built from the spec "{traced.name}".'
+    lines = [f"class {class_name}(nn.Module):", *docstring(doc), ""]
+    lines += [f"{INDENT}def __init__(self):", f"{INDENT * 2}super().__init__()"]
+    for step in traced.steps:
+        lines += constructor_lines(step)
+    lines += ["", f"{INDENT}def forward(self, {input_variable(traced)}):"]
+    lines += forward_lines(traced)
+    return "\n".join(lines)
+
+
+def docstring(text: str) -> list[str]:
+    text = text.replace('"""', '"').replace("\\", "/")
+    if len(INDENT) + len(text) + 6 <= MAX_LINE:
+        return [f'{INDENT}"""{text}"""']
+    wrapped = textwrap.wrap(text, MAX_LINE - len(INDENT) - 3)
+    return [
+        f'{INDENT}"""{wrapped[0]}',
+        *(f"{INDENT}{line}" for line in wrapped[1:]),
+        f'{INDENT}"""',
+    ]
+
+
+def constructor_lines(step: Step) -> list[str]:
+    cls = step.construct.cls
+    callee = f"nn.{cls.__name__}" if cls.__module__.startswith("torch") else cls.__name__
+    args = [f"{k}={literal(v)}" for k, v in step.construct.kwargs.items()]
+    line = f"{INDENT * 2}self.{step.name} = {callee}({', '.join(args)})"
+    if len(line) <= MAX_LINE:
+        return [line]
+    joined = f"{INDENT * 3}{', '.join(args)}"
+    if len(joined) <= MAX_LINE:
+        return [f"{INDENT * 2}self.{step.name} = {callee}(", joined, f"{INDENT * 2})"]
+    return (
+        [f"{INDENT * 2}self.{step.name} = {callee}("]
+        + [f"{INDENT * 3}{arg}," for arg in args]
+        + [f"{INDENT * 2})"]
+    )
+
+
+def literal(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, tuple | list):
+        items = ", ".join(literal(v) for v in value)
+        return f"({items},)" if len(value) == 1 else f"({items})"
+    return repr(value)
+
+
+def variables(traced: Trace) -> dict[str, str]:
+    """Variable holding each value in forward: `x` along a chain, the layer name where a value
+    is read again later (a shortcut) or read by a layer that does not follow it."""
+    steps = traced.steps
+    readers: dict[str, list[int]] = {INPUT: []}
+    for position, step in enumerate(steps):
+        readers.setdefault(step.name, [])
+        for source in step.sources:
+            readers[source].append(position)
+    names = {INPUT: "x" if readers[INPUT] == [0] else "inputs"}
+    last = len(steps) - 1
+    for position, step in enumerate(steps):
+        if step.name == traced.output:
+            chain = position == last
+        else:
+            chain = readers[step.name] == [position + 1]
+        names[step.name] = "x" if chain else step.name
+    return names
+
+
+def input_variable(traced: Trace) -> str:
+    return variables(traced)[INPUT]
+
+
+def forward_lines(traced: Trace) -> list[str]:
+    names = variables(traced)
+    body = [f"{INDENT * 2}# {names[INPUT]}: (batch, {_dims(traced.input_shape)})"]
+    for step in traced.steps:
+        target = names[step.name]
+        if step.construct.tuple_output:
+            target += ", _"  # recurrent layers also return their final state; keep the sequence
+        call = f"self.{step.name}({', '.join(names[s] for s in step.sources)})"
+        body.append(f"{INDENT * 2}{target} = {call}  # (batch, {_dims(step.output_shape)})")
+    body.append(f"{INDENT * 2}return {names[traced.output]}")
+    return body
+
+
+def smoke_check(traced: Trace, class_name: str) -> str:
+    shape = ", ".join(str(s) for s in (2, *traced.input_shape))
+    if traced.input_dtype != torch.float32:
+        vocab = next(
+            s.construct.kwargs["num_embeddings"] for s in traced.steps if s.type == "Embedding"
+        )
+        make_input = f"torch.randint(0, {vocab}, ({shape}))"
+    else:
+        make_input = f"torch.randn({shape})"
+    expected = ", ".join(str(s) for s in (2, *traced.output_shape))
+    return "\n".join(
+        [
+            'if __name__ == "__main__":',
+            f"{INDENT}model = {class_name}().eval()",
+            f"{INDENT}x = {make_input}",
+            f"{INDENT}with torch.no_grad():",
+            f"{INDENT * 2}y = model(x)",
+            f"{INDENT}assert tuple(y.shape) == ({expected}{',' if len(traced.output_shape) == 0 else ''}), y.shape",
+            f"{INDENT}params = sum(p.numel() for p in model.parameters())",
+            f'{INDENT}print(f"{class_name}: {{params:,}} parameters, output {{tuple(y.shape)}}")',
+        ]
+    )
+
+
+def _dims(shape: tuple[int, ...] | None) -> str:
+    return ", ".join(str(s) for s in shape or ())

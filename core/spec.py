@@ -1,0 +1,421 @@
+"""The model-spec document (JSON): reading it, checking its structure, resolving its graph.
+
+A spec is `{"name", "input_shape" (optional, batch excluded), "layers": [...]}`; each layer is
+`{"type": <PyTorch class name>, <its keyword arguments>..., "id"?, "inputs"?}`. A layer without
+`inputs` takes the previous layer's output (the first one takes the model input); the reserved
+id "input" names the model input. Layers are numbered from 0, as in the JSON list.
+Shapes are checked by `core.builder.trace`; this module checks everything that needs no shape.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import heapq
+import json
+import keyword
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from core.errors import SpecError
+from core.layers import LAYERS, LayerProblem
+from core.layers.registry import unknown_type_message
+
+INPUT = "input"  # the reserved id (and value name) of the model input
+CONTRACT_KEYS = ("name", "input_shape", "layers")
+LAYER_KEYS = ("type", "id", "inputs")  # every other key of a layer is an argument
+# names a layer attribute may not take: they belong to nn.Module, SpecModel or generated code
+RESERVED_NAMES = frozenset(dir(nn.Module)) | {
+    "spec",
+    "input_shape",
+    "num_classes",
+    "input_dtype",
+    "vocab_size",
+    "output_shape",
+    "record_attention",
+    "attention_maps",
+    "x",
+    "x_in",
+    "self",
+    "torch",
+    "nn",
+    "math",
+    "inputs",
+}
+
+
+def load_spec(path: str | Path) -> dict[str, Any]:
+    """Read a spec file; SpecError naming the file (and line/column for bad JSON).
+
+    Only the JSON is checked here: `validate_spec` or `core.builder.trace` check the rest.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such spec file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(f"{path}: cannot be read ({error})") from None
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SpecError(
+            f"{path}: not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from None
+    if not isinstance(spec, dict):
+        raise SpecError(f'{path}: a spec is a JSON object with "layers", not {type(spec).__name__}')
+    return spec
+
+
+@dataclass
+class Document:
+    """The checked top level of a spec."""
+
+    name: str
+    input_shape: tuple[int, ...] | None
+    layers: list[Any]
+    extra: dict[str, Any] = field(default_factory=dict)  # other top-level keys, kept as given
+
+
+def read_document(spec: Any) -> Document:
+    """Check the top level (name, input_shape, layers); raises SpecError without a layer."""
+    if not isinstance(spec, dict):
+        raise SpecError(f'a spec is a JSON object with "layers", not {type(spec).__name__}')
+    for key in spec:
+        if key in CONTRACT_KEYS:
+            continue
+        close = difflib.get_close_matches(key, CONTRACT_KEYS, n=1, cutoff=0.75)
+        if close and close[0] not in spec:
+            raise SpecError(f"unknown top-level key {key!r}; did you mean {close[0]!r}?")
+    name = spec.get("name", "model")
+    if not isinstance(name, str) or not name.strip():
+        raise SpecError('"name" must be a non-empty text, e.g. "name": "my-cnn"')
+    layers = spec.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise SpecError(
+            'the spec needs a non-empty "layers" list, e.g. "layers": [{"type": "Flatten"}, '
+            '{"type": "Linear"}]'
+        )
+    shape = spec.get("input_shape")
+    if shape is not None:
+        shape = check_shape(shape, "the spec's input_shape")
+    extra = {k: v for k, v in spec.items() if k not in CONTRACT_KEYS}
+    return Document(name=name, input_shape=shape, layers=layers, extra=extra)
+
+
+def check_shape(shape: Any, what: str) -> tuple[int, ...]:
+    """A sample shape: a non-empty list of positive whole numbers (batch excluded)."""
+    ok = (
+        isinstance(shape, list | tuple)
+        and len(shape) > 0
+        and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
+    )
+    if not ok:
+        raise SpecError(
+            f"{what} must be a list of positive whole numbers without the batch, "
+            f"e.g. [3, 32, 32]; got {json.dumps(shape, default=str)}"
+        )
+    return tuple(int(s) for s in shape)
+
+
+def prefix(index: int | None, layer_type: str | None, layer_id: str | None) -> str:
+    """'layer 4 Conv2d (id conv_b)': how every message names a layer."""
+    text = f"layer {index}"
+    if layer_type:
+        text += f" {layer_type}"
+    if layer_id:
+        text += f" (id {layer_id})"
+    return text
+
+
+def layer_error(index: int, layer_type: Any, layer_id: Any, message: str) -> SpecError:
+    layer_type = layer_type if isinstance(layer_type, str) else None
+    layer_id = layer_id if isinstance(layer_id, str) else None
+    return SpecError(
+        f"{prefix(index, layer_type, layer_id)}: {message}",
+        index=index,
+        layer_type=layer_type,
+        layer_id=layer_id,
+    )
+
+
+@dataclass
+class Graph:
+    """Which value each layer reads and the order to run them in (until the first problem)."""
+
+    sources: dict[int, list[int]]  # layer index -> indices it reads; -1 is the model input
+    order: list[int]  # execution order of the layers that can run, stopping at `problem`
+    problem: SpecError | None  # the first structural problem met in that order
+    names: list[str]  # attribute name of each layer in built models and exported code
+    ids: list[str | None]
+    types: list[str | None]
+
+
+def resolve_graph(layers: list[Any]) -> Graph:
+    """Read each layer's type/id/inputs, resolve references, order the layers.
+
+    Never raises: structural problems (bad ids, dangling or cyclic inputs) are recorded on the
+    layer and become `problem` when the order reaches that layer.
+    """
+    count = len(layers)
+    errors: dict[int, SpecError] = {}
+    types: list[str | None] = []
+    ids: list[str | None] = []
+    raw_inputs: list[list[str] | None] = []
+    for index, layer in enumerate(layers):
+        layer_type, layer_id, inputs, error = read_header(index, layer)
+        types.append(layer_type)
+        ids.append(layer_id)
+        raw_inputs.append(inputs)
+        if error:
+            errors[index] = error
+    where: dict[str, int] = {}
+    for index, layer_id in enumerate(ids):
+        if layer_id is None:
+            continue
+        if layer_id in where:
+            errors.setdefault(
+                index,
+                layer_error(
+                    index,
+                    types[index],
+                    layer_id,
+                    f"id {layer_id!r} is already used by layer {where[layer_id]}; ids must be unique",
+                ),
+            )
+        else:
+            where[layer_id] = index
+    sources: dict[int, list[int]] = {}
+    for index in range(count):
+        refs = raw_inputs[index]
+        if refs is None:
+            sources[index] = [index - 1]  # -1 for the first layer: the model input
+            continue
+        sources[index] = []
+        for ref in refs:
+            if ref == INPUT:
+                sources[index].append(-1)
+            elif ref in where:
+                sources[index].append(where[ref])
+            else:
+                known = ", ".join(repr(k) for k in where) or "none yet"
+                close = difflib.get_close_matches(ref, list(where), n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                errors.setdefault(
+                    index,
+                    layer_error(
+                        index,
+                        types[index],
+                        ids[index],
+                        f"inputs refers to {ref!r}{hint}, which is not the id of any layer; known "
+                        f'ids: {known} (and "input" for the model input)',
+                    ),
+                )
+    order, problem = _order(count, sources, errors, types, ids)
+    return Graph(sources, order, problem, attribute_names(types, ids), ids, types)
+
+
+def read_header(
+    index: int, layer: Any
+) -> tuple[str | None, str | None, list[str] | None, SpecError | None]:
+    """type, id and inputs of one layer entry, or the problem with them."""
+    if not isinstance(layer, dict):
+        return (
+            None,
+            None,
+            None,
+            layer_error(
+                index,
+                None,
+                None,
+                f'each layer is a JSON object such as {{"type": "ReLU"}}, not {json.dumps(layer, default=str)}',
+            ),
+        )
+    layer_type = layer.get("type")
+    layer_id = layer.get("id")
+    id_ok = layer_id is None or (isinstance(layer_id, str) and layer_id.strip() != "")
+    shown_id = layer_id if isinstance(layer_id, str) else None
+    if "type" not in layer:
+        return (
+            None,
+            shown_id,
+            None,
+            layer_error(index, None, shown_id, 'missing "type", e.g. "type": "Conv2d"'),
+        )
+    if not isinstance(layer_type, str) or layer_type not in LAYERS:
+        return (
+            None,
+            shown_id,
+            None,
+            layer_error(index, layer_type, shown_id, unknown_type_message(layer_type)),
+        )
+    if not id_ok:
+        return (
+            layer_type,
+            None,
+            None,
+            layer_error(
+                index,
+                layer_type,
+                None,
+                f'"id" must be a non-empty text, not {json.dumps(layer_id)}',
+            ),
+        )
+    if layer_id == INPUT:
+        return (
+            layer_type,
+            layer_id,
+            None,
+            layer_error(
+                index,
+                layer_type,
+                layer_id,
+                'the id "input" is reserved for the model input; choose another id',
+            ),
+        )
+    inputs = layer.get("inputs")
+    if inputs is None:
+        return layer_type, layer_id, None, None
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
+        return (
+            layer_type,
+            layer_id,
+            None,
+            layer_error(
+                index,
+                layer_type,
+                layer_id,
+                f'"inputs" must be a list of layer ids such as ["block1", "conv3"], not {json.dumps(inputs, default=str)}',
+            ),
+        )
+    return layer_type, layer_id, list(inputs), None
+
+
+def _order(count, sources, errors, types, ids) -> tuple[list[int], SpecError | None]:
+    """Topological order, lowest index first among ready layers; stops at the first problem."""
+    pending = {i: {s for s in sources[i] if s >= 0} for i in range(count)}
+    users: dict[int, list[int]] = {i: [] for i in range(count)}
+    for index, needed in pending.items():
+        for source in needed:
+            users[source].append(index)
+    ready = [i for i, needed in pending.items() if not needed]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        index = heapq.heappop(ready)
+        if index in errors:
+            return order, errors[index]
+        order.append(index)
+        for user in users[index]:
+            pending[user].discard(index)
+            if not pending[user]:
+                heapq.heappush(ready, user)
+    left = sorted(i for i in range(count) if i not in order)
+    if not left:
+        return order, None
+    # every layer left waits on another one left: follow the waits until one repeats
+    path, current = [], left[0]
+    while current not in path:
+        path.append(current)
+        current = min(s for s in sources[current] if s in left)
+    cycle = path[path.index(current) :] + [current]
+    start = min(cycle[:-1])
+    shown = " -> ".join(_name_for(i, types, ids) for i in cycle)
+    problem = errors.get(start) or layer_error(
+        start,
+        types[start],
+        ids[start],
+        f"its inputs form a cycle ({shown}); a layer can only read layers that do not depend on it",
+    )
+    return order, problem
+
+
+def _name_for(index: int, types, ids) -> str:
+    return ids[index] or f"layer {index}"
+
+
+def attribute_names(types: list[str | None], ids: list[str | None]) -> list[str]:
+    """Deterministic, readable module attribute names: the id (sanitized) or conv1, relu2, fc3."""
+    names: list[str | None] = [None] * len(types)
+    taken: set[str] = set()
+    for index, layer_id in enumerate(ids):
+        if layer_id:
+            name = _unique(sanitize(layer_id), taken)
+            names[index] = name
+            taken.add(name)
+    counters: dict[str, int] = {}
+    for index, layer_type in enumerate(types):
+        if names[index] is not None:
+            continue
+        stem = LAYERS[layer_type].short if layer_type in LAYERS else "layer"
+        while True:
+            counters[stem] = counters.get(stem, 0) + 1
+            name = f"{stem}{counters[stem]}"
+            if name not in taken and name not in RESERVED_NAMES:
+                break
+        names[index] = name
+        taken.add(name)
+    return [n for n in names if n is not None]
+
+
+def sanitize(layer_id: str) -> str:
+    name = re.sub(r"\W", "_", layer_id.strip()).strip("_") or "layer"
+    if name[0].isdigit():
+        name = f"layer_{name}"
+    if keyword.iskeyword(name) or name in RESERVED_NAMES or name.startswith("_"):
+        name = f"{name}_layer"
+    return name
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    if name not in taken:
+        return name
+    n = 2
+    while f"{name}_{n}" in taken:
+        n += 1
+    return f"{name}_{n}"
+
+
+def layer_arguments(layer: dict[str, Any]) -> dict[str, Any]:
+    """A layer entry's keyword arguments: everything except type, id and inputs."""
+    return {k: v for k, v in layer.items() if k not in LAYER_KEYS}
+
+
+def validate_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A normalized copy of `spec` (name filled, arguments type-checked), or SpecError.
+
+    Checks everything that needs no shape: the top level, types, ids, inputs, cycles, argument
+    names, types and ranges. Shapes are checked by `core.builder.trace`.
+    """
+    document = read_document(spec)
+    graph = resolve_graph(document.layers)
+    if graph.problem:
+        raise graph.problem
+    normalized_layers = []
+    for index, layer in enumerate(document.layers):
+        layer_type = LAYERS[layer["type"]]
+        try:
+            args = layer_type.normalize(layer_arguments(layer))
+        except LayerProblem as problem:
+            raise layer_error(index, layer["type"], layer.get("id"), str(problem)) from None
+        entry = {"type": layer["type"]}
+        if "id" in layer:
+            entry["id"] = layer["id"]
+        if "inputs" in layer:
+            entry["inputs"] = (
+                [layer["inputs"]] if isinstance(layer["inputs"], str) else list(layer["inputs"])
+            )
+        entry.update({k: list(v) if isinstance(v, tuple) else v for k, v in args.items()})
+        normalized_layers.append(entry)
+    result = copy.deepcopy(document.extra)
+    result["name"] = document.name
+    if document.input_shape is not None:
+        result["input_shape"] = list(document.input_shape)
+    result["layers"] = normalized_layers
+    return result

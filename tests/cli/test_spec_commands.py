@@ -1,0 +1,153 @@
+"""`studio check` and `studio code`: tables, JSON, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from core.cli.main import main
+from core.templates import TEMPLATES_DIR
+
+REPO = Path(__file__).resolve().parents[2]
+LENET = str(TEMPLATES_DIR / "cifar10-tutorial-cnn.json")
+BROKEN = {
+    "name": "broken",
+    "input_shape": [1, 8, 8],
+    "layers": [
+        {"type": "Conv2d", "out_channels": 8, "kernel_size": 3},
+        {"type": "ReLU"},
+        {"type": "MaxPool2d", "kernel_size": 2},
+        {"type": "Conv2d", "out_channels": 16, "kernel_size": 5, "id": "too_big"},
+        {"type": "Flatten"},
+        {"type": "Linear"},
+    ],
+}
+
+
+def studio(*args: str) -> subprocess.Popen:
+    """`studio ARGS` started in its own process (started together, they run side by side)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "core.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+
+
+def finish(process: subprocess.Popen) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=180)
+    return process.returncode, out, err
+
+
+@pytest.fixture
+def broken_spec(tmp_path) -> str:
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(BROKEN))
+    return str(path)
+
+
+def test_check_prints_a_table_with_totals(capsys):
+    assert main(["check", LENET]) == 0
+    out = capsys.readouterr().out
+    assert "cifar10-tutorial-cnn: input (3, 32, 32)" in out
+    assert "output shape" in out and "params" in out and "FLOPs" in out
+    rows = [line.split() for line in out.splitlines()]
+    assert ["3", "conv2", "Conv2d", "(16,", "10,", "10)", "2,416", "480.00K"] in rows
+    assert "total" in out and "62,006" in out and out.rstrip().endswith("ok")
+
+
+def test_check_json_has_the_contract_keys(capsys):
+    assert main(["check", LENET, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert {"ok", "layers", "params", "flops", "error"} <= set(document)
+    assert document["ok"] is True and document["params"] == 62_006 and document["error"] is None
+    first = document["layers"][0]
+    assert {"index", "type", "output_shape", "params", "flops"} <= set(first)
+    assert first["output_shape"] == [6, 28, 28] and first["params"] == 456
+
+
+def test_check_of_a_broken_spec_shows_the_good_layers_then_the_error(broken_spec, capsys):
+    assert main(["check", broken_spec]) == 1
+    captured = capsys.readouterr()
+    assert "(8, 3, 3)" in captured.out and "too_big" in captured.out
+    assert captured.err == (
+        "error: layer 3 Conv2d (id too_big): its 5x5 kernel does not fit the 3x3 input it "
+        "receives; use kernel_size ≤ 3, add padding, or remove a pooling layer before it\n"
+    )
+    assert main(["check", broken_spec, "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["ok"] is False and len(document["layers"]) == 3
+    assert document["error"].startswith("layer 3 Conv2d (id too_big): its 5x5 kernel")
+
+
+def test_check_takes_shape_and_classes_from_a_dataset(broken_spec, monkeypatch, capsys):
+    import core.data
+
+    info = SimpleNamespace(sample_shape=(1, 12, 12), num_classes=4, vocab_size=None)
+    monkeypatch.setattr(core.data, "describe_dataset", lambda name: info)
+    spec = dict(BROKEN, input_shape=None)
+    path = Path(broken_spec)
+    path.write_text(json.dumps(spec))
+    assert main(["check", str(path), "--dataset", "fake", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["layers"][-1]["output_shape"] == [4]
+    assert document["input_shape"] == [1, 12, 12]
+
+
+def test_check_explains_missing_shape_and_classes(tmp_path, capsys):
+    path = tmp_path / "no-shape.json"
+    path.write_text(json.dumps({"layers": [{"type": "Flatten"}, {"type": "Linear"}]}))
+    assert main(["check", str(path)]) == 1
+    assert "no input_shape and no dataset" in capsys.readouterr().err
+    assert main(["check", str(path), "--input-shape", "1,8,8"]) == 1
+    assert "pass --dataset NAME or set out_features" in capsys.readouterr().err
+    assert main(["check", str(path), "--input-shape", "1x8x8", "--num-classes", "3"]) == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", LENET, "--dataset", "digits", "--input-shape", "1,8,8"],
+        ["check", LENET, "--input-shape", "3,x"],
+        ["check"],
+        ["code", LENET, "--vocab-size", "0"],
+    ],
+)
+def test_usage_errors_exit_2(args, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(args)
+    assert caught.value.code == 2
+    assert "usage: studio" in capsys.readouterr().err
+
+
+def test_code_of_a_bad_file_is_one_line_error(tmp_path, capsys):
+    not_json = tmp_path / "not.json"
+    not_json.write_text("{ nope")
+    assert main(["code", str(not_json)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("error: ")
+    assert "not.json: not valid JSON at line 1" in captured.err
+
+
+def test_code_writes_a_runnable_file(tmp_path, capsys):
+    out = tmp_path / "lenet.py"
+    assert main(["code", LENET, "-o", str(out)]) == 0
+    assert "class Cifar10TutorialCnn(nn.Module):" in out.read_text()
+    assert main(["code", LENET]) == 0
+    assert capsys.readouterr().out == out.read_text()
+
+
+def test_subprocess_exit_codes_and_one_line_errors(broken_spec, tmp_path):
+    good, bad = studio("check", LENET, "--json"), studio("check", broken_spec)
+    code, out, err = finish(good)
+    assert code == 0 and json.loads(out)["params"] == 62_006, err
+    code, out, err = finish(bad)
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("error: layer 3 Conv2d")
+    assert "Traceback" not in out + err
