@@ -90,6 +90,10 @@ class Heartbeat:
 class RunRecorder(Callback):
     """The loop's callback for one run: records metrics and checkpoints, answers control()."""
 
+    background = (
+        True  # its hooks only do I/O: writing them off the training thread keeps the loop fast
+    )
+
     def __init__(
         self,
         run_id: int,
