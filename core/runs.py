@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.config import get_settings
-from core.errors import NotFoundError, TrainingError
+from core.errors import NotFoundError, SettingsError, TrainingError
 from core.store import db
 from core.store import repository as repo
 from core.store.models import Run, Spec, utcnow
@@ -178,7 +178,8 @@ def submit_run(
 
     settings = _config(config)
     info = describe_dataset(dataset)
-    settings.validate(train_size=info.sizes.get("train"), task=info.task)
+    settings.validate(train_size=info.sizes.get("train"), task=info.task, check_device=False)
+    _check_device_somewhere(settings.device)
     _check_spec(spec, info)
     run = db.call(
         repo.create_run,
@@ -188,6 +189,24 @@ def submit_run(
         spec_name=_spec_name(spec, spec_name),
     )
     return run.id
+
+
+def _check_device_somewhere(device: str) -> None:
+    """A queued run may ask for a device that this machine lacks when a live worker has it
+    (workers on GPU machines share the database); otherwise it is refused before queueing."""
+    from core.train.devices import resolve_device
+
+    try:
+        resolve_device(device)
+    except SettingsError as error:
+        workers = [w.device for w in list_workers() if w.device]
+        if any(
+            label == device or label.startswith(f"{device}:") or label.startswith(f"{device} ")
+            for label in workers
+        ):
+            return
+        seen = "; live workers have: " + ", ".join(workers) if workers else "; no worker is alive"
+        raise SettingsError(f"{error}{seen}") from None
 
 
 def train_run_foreground(

@@ -200,3 +200,20 @@ def test_a_fresh_worker_means_no_new_worker_is_spawned():
     assert runs.ensure_local_worker() is False
     [worker] = runs.list_workers()
     assert (worker.id, worker.alive, worker.run_id) == ("w", True, None)
+
+
+def test_a_device_this_machine_lacks_is_accepted_when_a_live_worker_has_it():
+    with pytest.raises(SettingsError, match="no worker is alive"):
+        runs.submit_run(spec=TINY_MLP, dataset="digits", config={**FAST, "device": "cuda:1"})
+    db.call(
+        repo.register_worker,
+        worker_id="gpu-box-1",
+        host="gpu-box",
+        pid=1,
+        device="cuda:1 (NVIDIA H200, 139 GiB)",
+        status="idle",
+    )
+    run_id = runs.submit_run(spec=TINY_MLP, dataset="digits", config={**FAST, "device": "cuda:1"})
+    assert runs.get_run(run_id).status == "queued"
+    with pytest.raises(SettingsError, match="live workers have: cuda:1"):
+        runs.submit_run(spec=TINY_MLP, dataset="digits", config={**FAST, "device": "cuda:2"})
