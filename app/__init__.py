@@ -1,0 +1,1 @@
+"""The Streamlit studio: entrypoint, session state, shared widgets and pure figure builders."""

@@ -1,0 +1,112 @@
+"""Every session-state key and query parameter the studio uses, in one place.
+
+Streamlit's session state is a flat dict shared by all pages; naming every key here keeps pages
+from stepping on each other. The database holds everything that must survive a reload; the
+session only holds the spec being edited (mirrored in the URL as a draft) and view choices.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+# ---- Build -----------------------------------------------------------------------------------
+DRAFT = "build.draft"  # app.spec_editor.Draft: the spec being edited, with stable block uids
+INSERT_AFTER = "build.insert_after"  # uid of the block new blocks go after; None = at the end
+INPUT_SOURCE = "build.input_source"  # dataset name, or CUSTOM_INPUT
+INPUT_SHAPE_TEXT = "build.input_shape_text"  # "3, 32, 32" when the input is a custom shape
+NUM_CLASSES = "build.num_classes"  # classes of a custom input
+TEMPLATE_CHOICE = "build.template"
+SAVED_CHOICE = "build.saved_choice"
+SAVE_NAME = "build.save_name"
+SAVE_NAME_FOR = "build.save_name_for"  # the model name SAVE_NAME was last filled from
+IMPORT_FILE = "build.import_file"
+IMPORT_DIGEST = "build.import_digest"  # the upload already applied, so a rerun does not reapply
+NOTICE = "build.notice"  # (kind, message) shown once at the top of the page
+CUSTOM_INPUT = "__custom__"
+
+# ---- Data ------------------------------------------------------------------------------------
+DATA_CHOICE = "data.dataset"
+UPLOAD_KIND = "data.upload_kind"
+UPLOAD_FILE = "data.upload_file"
+UPLOAD_NAME = "data.upload_name"
+UPLOAD_OPTION = "data.upload_option."  # prefix: one widget per upload option, e.g. csv.label
+DATA_NOTICE = "data.notice"
+
+# ---- Train -----------------------------------------------------------------------------------
+TRAIN_SPEC_SOURCE = "train.spec_source"  # FROM_BUILD or a saved spec name
+TRAIN_DATASET = "train.dataset"
+TRAIN_SETTING = "train.setting."  # prefix: one widget per TrainConfig field
+TRAIN_LENGTH = "train.length"  # "epochs" | "steps"
+LAUNCH_GUARD = "train.launch_guard"  # {"fingerprint", "at", "run_id"}: a double click is one run
+LIVE_CURVES = "train.live"  # app.series.LiveCurves of the run on screen
+LIVE_FIGURE = "train.live_figure"  # (app.live.figure_key, figure): no new rows, no rebuild
+TRAIN_NOTICE = "train.notice"
+LIVE_NOTICE = "train.live_notice"  # a message from the live panel's own buttons
+WATCH_CHOICE = "train.watch"
+# the run id a callback asked to show; the page body puts it in the URL
+WATCH_REQUEST = "train.watch_request"
+WAS_ACTIVE = "train.was_active"  # whether the run on screen was active at the last poll
+FROM_BUILD = "__build__"
+
+# ---- Runs ------------------------------------------------------------------------------------
+RUNS_COMPARE = "runs.compare"
+RUNS_DETAIL = "runs.detail"
+RUNS_CONFIRM_DELETE = "runs.confirm_delete"  # run id waiting for "delete for good"
+RUNS_NOTICE = "runs.notice"
+RUNS_URL_SEEN = "runs.url_seen"  # the run id last read from the URL (a new one takes over)
+RUNS_OVERLAY = "runs.overlay_cache"  # run id -> (recorded count, series) for finished runs
+
+# ---- pages, as st.switch_page / st.page_link want them (relative to app/main.py) -------------
+PAGE_BUILD = "../pages/build.py"
+PAGE_DATA = "../pages/data.py"
+PAGE_TRAIN = "../pages/train.py"
+PAGE_RUNS = "../pages/runs.py"
+PAGE_EXPLAIN = "../pages/explain.py"
+
+# ---- query parameters (the part of the state that lives in the URL) ---------------------------
+QP_RUN = "run"  # Train: the run on screen; Runs: the run in detail
+QP_DRAFT = "draft"  # Build: the spec being edited, compressed
+QP_SPEC = "spec"  # Build: a saved spec to open ("name" or "name@version")
+
+
+def get(key: str, default: Any = None) -> Any:
+    return st.session_state.get(key, default)
+
+
+def put(key: str, value: Any) -> None:
+    st.session_state[key] = value
+
+
+def pop(key: str, default: Any = None) -> Any:
+    return st.session_state.pop(key, default)
+
+
+def notify(key: str, kind: str, message: str) -> None:
+    """Leave a message for the next run of a page (after a callback or a page switch)."""
+    st.session_state[key] = (kind, message)
+
+
+def show_notice(key: str) -> None:
+    """Show, once, the message left under `key`."""
+    notice = st.session_state.pop(key, None)
+    if notice:
+        kind, message = notice
+        {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(
+            message
+        )
+
+
+def query_param(name: str) -> str | None:
+    return st.query_params.get(name)
+
+
+def set_query_param(name: str, value: str | None, *, force: bool = False) -> None:
+    """Change the URL. Call it from the page body, not from a widget callback: the browser may
+    not see a change sent before the script run starts. `force` re-sends an unchanged value."""
+    if value is None:
+        if name in st.query_params:
+            del st.query_params[name]
+    elif force or st.query_params.get(name) != value:
+        st.query_params[name] = value

@@ -1,0 +1,446 @@
+"""Build: assemble a model from blocks and see its shapes, parameters, errors and code live."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pandas as pd
+import streamlit as st
+
+from app import figures, spec_editor, state, widgets
+from app.formatting import count_text, parse_int_list, shape_text
+from core import builder, codegen, runs, templates
+from core.data import list_datasets
+from core.errors import SpecError, StudioError
+from core.layers import LAYERS, layers_by_family
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def dataset_infos() -> dict:
+    return {info.name: info for info in list_datasets()}
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def template_list() -> list:
+    return list(templates.list_templates())
+
+
+def stem_of(layer_type: str) -> str:
+    known = LAYERS.get(layer_type)
+    return known.short if known else layer_type.lower()
+
+
+# ---- the draft -------------------------------------------------------------------------------
+
+
+def load_draft() -> spec_editor.Draft:
+    """The spec being edited: from the session, else a saved spec or the draft in the URL."""
+    draft = state.get(state.DRAFT)
+    if draft is not None:
+        return draft
+    spec = None
+    try:
+        opened = state.query_param(state.QP_SPEC)
+        encoded = state.query_param(state.QP_DRAFT)
+        if opened:
+            name, _, version = opened.partition("@")
+            spec = runs.get_spec(name, version=int(version) if version else None).spec
+        elif encoded:
+            spec = spec_editor.decode(encoded)
+        draft = spec_editor.from_spec(spec) if spec else spec_editor.Draft()
+    except (StudioError, ValueError) as error:
+        state.notify(state.NOTICE, "error", str(error))
+        draft = spec_editor.Draft()
+    replace_draft(draft)
+    return draft
+
+
+def replace_draft(draft: spec_editor.Draft) -> None:
+    """Put a whole new document in the editor (template, import, saved version). A spec with an
+    input shape opens on the dataset of that shape (the one its name starts with, if several),
+    else on that shape typed in."""
+    state.put(state.DRAFT, draft)
+    state.put(state.INSERT_AFTER, None)
+    shape = draft.extra.get("input_shape")
+    if not shape:
+        return
+    matching = [
+        name
+        for name, info in dataset_infos().items()
+        if getattr(info, "available", True) and list(info.sample_shape) == list(shape)
+    ]
+    matching.sort(key=lambda name: not draft.name.startswith(name))
+    if matching:
+        state.put(state.INPUT_SOURCE, matching[0])
+    else:
+        state.put(state.INPUT_SOURCE, state.CUSTOM_INPUT)
+        state.put(state.INPUT_SHAPE_TEXT, ", ".join(str(d) for d in shape))
+
+
+def add_block(layer_type: str) -> None:
+    known = LAYERS[layer_type]
+    layer = {"type": layer_type}
+    layer.update({p.name: p.default for p in known.params if p.required and p.default is not None})
+    draft = state.get(state.DRAFT)
+    after = state.get(state.INSERT_AFTER)
+    uid = spec_editor.insert(draft, layer, after=after)
+    if after is not None:
+        state.put(state.INSERT_AFTER, uid)  # the next block goes after this one
+
+
+def open_template() -> None:
+    chosen = state.get(state.TEMPLATE_CHOICE)
+    for template in template_list():
+        if template.name == chosen:
+            draft = spec_editor.from_spec(template.spec)
+            replace_draft(draft)
+            state.notify(state.NOTICE, "success", f"Started from the template “{chosen}”.")
+
+
+def open_saved() -> None:
+    chosen = state.get(state.SAVED_CHOICE)
+    if not chosen:
+        return
+    name, version = chosen
+    try:
+        saved = runs.get_spec(name, version=version)
+        replace_draft(spec_editor.from_spec(saved.spec))
+        state.notify(state.NOTICE, "success", f"Opened “{name}” version {version}.")
+    except StudioError as error:
+        state.notify(state.NOTICE, "error", str(error))
+
+
+def new_model() -> None:
+    replace_draft(spec_editor.Draft())
+
+
+def save_version(spec: dict) -> None:
+    name = (state.get(state.SAVE_NAME) or "").strip()
+    if not name:
+        state.notify(state.NOTICE, "error", "Give the model a name before saving it.")
+        return
+    try:
+        spec = {**spec, "name": name}
+        saved = runs.save_spec(name=name, spec=spec)
+        state.get(state.DRAFT).name = name
+        state.notify(state.NOTICE, "success", f"Saved “{saved.name}” as version {saved.version}.")
+    except StudioError as error:
+        state.notify(state.NOTICE, "error", f"Not saved: {error}")
+
+
+def import_upload() -> None:
+    upload = state.get(state.IMPORT_FILE)
+    if upload is None:
+        return
+    content = upload.getvalue()
+    digest = hashlib.sha256(content).hexdigest()
+    if digest == state.get(state.IMPORT_DIGEST):
+        return
+    state.put(state.IMPORT_DIGEST, digest)
+    try:
+        spec = spec_editor.parse_json(content, source=upload.name)
+        replace_draft(spec_editor.from_spec(spec))
+        state.notify(state.NOTICE, "success", f"Imported {upload.name}.")
+    except StudioError as error:
+        state.notify(state.NOTICE, "error", f"Not imported: {error}")
+
+
+# ---- the input the model is built for ----------------------------------------------------------
+
+
+def choose_input(draft: spec_editor.Draft, infos: dict) -> dict:
+    """Input shape, classes and vocabulary: from a dataset, or typed in."""
+    options = [name for name, info in infos.items() if getattr(info, "available", True)]
+    options.append(state.CUSTOM_INPUT)
+    if state.get(state.INPUT_SOURCE) not in options:
+        state.put(state.INPUT_SOURCE, "digits" if "digits" in options else options[0])
+
+    def label(name: str) -> str:
+        if name == state.CUSTOM_INPUT:
+            return "a shape I type in"
+        info = infos[name]
+        return f"{name} · {shape_text(info.sample_shape)} · {info.num_classes} classes"
+
+    source = st.selectbox(
+        "Input",
+        options,
+        format_func=label,
+        key=state.INPUT_SOURCE,
+        help="The data the model reads: a dataset (its sample shape and classes), or a shape.",
+    )
+    if source != state.CUSTOM_INPUT:
+        info = infos[source]
+        if list(draft.extra.get("input_shape") or []) != list(info.sample_shape):
+            draft.extra.pop("input_shape", None)  # the dataset decides the shape
+        return {
+            "input_shape": tuple(info.sample_shape),
+            "num_classes": info.num_classes,
+            "vocab_size": getattr(info, "vocab_size", None),
+            "dataset": source,
+        }
+    shape_col, classes_col = st.columns([2, 1])
+    text = shape_col.text_input(
+        "Input shape (no batch)",
+        key=state.INPUT_SHAPE_TEXT,
+        placeholder="3, 32, 32",
+        help="Channels, height, width for images; time, features for sequences.",
+    )
+    classes = classes_col.number_input(
+        "Classes", min_value=1, max_value=100_000, value=10, key=state.NUM_CLASSES
+    )
+    shape = None
+    if text.strip():
+        try:
+            shape = tuple(parse_int_list(text))
+            draft.extra["input_shape"] = list(shape)
+        except ValueError as error:
+            st.error(f"Input shape: {error}")
+    return {"input_shape": shape, "num_classes": int(classes), "vocab_size": None, "dataset": None}
+
+
+# ---- page --------------------------------------------------------------------------------------
+
+
+def palette() -> None:
+    with st.sidebar:
+        st.subheader("Palette")
+        draft = state.get(state.DRAFT)
+        after = state.get(state.INSERT_AFTER)
+        if after is not None and any(b.uid == after for b in draft.blocks):
+            index = draft.index_of(after)
+            st.caption(f"New blocks go after **{index}. {draft.blocks[index].type}**.")
+        else:
+            st.caption("New blocks go at the end. Click ⤵ on a block to add after it instead.")
+        for family, layer_types in layers_by_family().items():
+            with st.expander(family, expanded=family == "CNN"):
+                for layer_type in layer_types:
+                    st.button(
+                        layer_type.name,
+                        key=f"palette.{layer_type.name}",
+                        on_click=add_block,
+                        args=(layer_type.name,),
+                        help=layer_type.description,
+                        width="stretch",
+                    )
+                    st.caption(layer_type.description)
+
+
+def toolbar(draft: spec_editor.Draft, spec: dict) -> None:
+    cols = st.columns(5)
+    with cols[0].popover("Templates", icon=":material/auto_awesome:", width="stretch"):
+        choices = template_list()
+        if not choices:
+            st.caption("No templates are installed.")
+        else:
+            names = [t.name for t in choices]
+            st.selectbox("Template", names, key=state.TEMPLATE_CHOICE)
+            chosen = next(t for t in choices if t.name == state.get(state.TEMPLATE_CHOICE))
+            st.caption(chosen.description)
+            st.button("Start from this template", on_click=open_template, key="build.use_template")
+        st.button("Start an empty model", on_click=new_model, key="build.new")
+    with cols[1].popover("Open saved", icon=":material/folder_open:", width="stretch"):
+        try:
+            saved = runs.list_specs(all_versions=True)
+        except StudioError as error:
+            saved = []
+            st.error(str(error))
+        if not saved:
+            st.caption("Nothing saved yet: save a version first.")
+        else:
+            labels = {(s.name, s.version): s for s in saved}
+            st.selectbox(
+                "Saved versions",
+                list(labels),
+                key=state.SAVED_CHOICE,
+                format_func=lambda k: f"{k[0]} · v{k[1]} · {labels[k].created:%d %b %H:%M}",
+            )
+            st.button("Open this version", on_click=open_saved, key="build.open")
+    with cols[2].popover("Save version", icon=":material/save:", width="stretch"):
+        if state.get(state.SAVE_NAME_FOR) != draft.name:  # follow the model's name
+            state.put(state.SAVE_NAME_FOR, draft.name)
+            state.put(state.SAVE_NAME, draft.name)
+        st.text_input("Name", key=state.SAVE_NAME, help="Saving a name again adds a new version.")
+        st.button("Save", on_click=save_version, args=(spec,), key="build.save", type="primary")
+    with cols[3].popover("Import", icon=":material/upload:", width="stretch"):
+        st.file_uploader(
+            "A model spec (.json)",
+            type=["json"],
+            key=state.IMPORT_FILE,
+            on_change=import_upload,
+            help="Checked on the server; the blocks in the editor are replaced.",
+        )
+    cols[4].download_button(
+        "Export JSON",
+        data=json.dumps(spec, indent=2),
+        file_name=f"{draft.name or 'model'}.json",
+        mime="application/json",
+        icon=":material/download:",
+        key="build.export",
+        width="stretch",
+    )
+
+
+def layer_table(result) -> pd.DataFrame:
+    rows = [
+        {
+            "#": row.index,
+            "block": row.type + (f" ({row.id})" if row.id else ""),
+            "output shape": shape_text(row.output_shape),
+            "params": int(row.params),
+            "FLOPs": int(row.flops),
+        }
+        for row in result.layers
+    ]
+    return pd.DataFrame(rows, columns=["#", "block", "output shape", "params", "FLOPs"])
+
+
+def diagram_blocks(draft: spec_editor.Draft, result) -> list[figures.DiagramBlock]:
+    rows = {row.index: row for row in result.layers}
+    error_index = getattr(result.error, "index", None) if result.error else None
+    index_of_id = {b.id: i for i, b in enumerate(draft.blocks) if b.id}
+    blocks = []
+    for index, block in enumerate(draft.blocks):
+        known = LAYERS.get(block.type)
+        row = rows.get(index)
+        if row is not None:
+            status = "ok"
+        elif index == error_index:
+            status = "error"
+        else:
+            status = "unreached"
+        inputs = block.layer.get("inputs")
+        sources = (
+            tuple(index_of_id[i] for i in inputs if i in index_of_id)
+            if isinstance(inputs, list)
+            else ()
+        )
+        hover = known.description if known else "unknown layer type"
+        if row is not None:
+            hover += f"<br>output {shape_text(row.output_shape)} · {row.params:,} params"
+        blocks.append(
+            figures.DiagramBlock(
+                index=index,
+                type=block.type,
+                family=known.family if known else "Common",
+                id=block.id,
+                output_shape=tuple(row.output_shape) if row is not None else None,
+                params=row.params if row is not None else None,
+                sources=sources,
+                status=status,
+                hover=hover,
+            )
+        )
+    return blocks
+
+
+def main() -> None:
+    draft = load_draft()
+    palette()
+    st.header("Build a model", anchor=False)
+    st.caption(
+        "Add blocks from the palette on the left; shapes, parameters and code update as you go."
+    )
+    state.show_notice(state.NOTICE)
+
+    infos = dataset_infos()
+    top = st.columns([2, 3])
+    top[0].text_input(
+        "Model name",
+        value=draft.name,
+        key=f"build.name.{draft.key}",
+        on_change=lambda: setattr(draft, "name", st.session_state[f"build.name.{draft.key}"]),
+    )
+    with top[1]:
+        model_input = choose_input(draft, infos)
+    spec = spec_editor.to_spec(draft)
+    toolbar(draft, spec)
+
+    result = builder.trace(
+        spec,
+        input_shape=model_input["input_shape"],
+        num_classes=model_input["num_classes"],
+        vocab_size=model_input["vocab_size"],
+    )
+    rows = {row.index: row for row in result.layers}
+    error = result.error if draft.blocks else None  # an empty model is a start, not an error
+    error_index = getattr(error, "index", None) if error else None
+
+    editor, overview = st.columns([1.1, 1], gap="large")
+    with editor:
+        st.subheader(f"Blocks ({len(draft.blocks)})", anchor=False)
+        if error is not None and (error_index is None or error_index >= len(draft.blocks)):
+            st.error(str(getattr(error, "message", None) or error), icon=":material/error:")
+        if not draft.blocks:
+            st.info(
+                "This model is empty. Add a block from the palette on the left, or start from "
+                "a template above."
+            )
+        for index, block in enumerate(list(draft.blocks)):
+            widgets.block_card(
+                block,
+                index=index,
+                layer_type=LAYERS.get(block.type),
+                row=rows.get(index),
+                error=error if index == error_index else None,
+                reached=error_index is None or index < error_index,
+                earlier=draft.blocks[:index],
+                stem_of=stem_of,
+            )
+    with overview:
+        st.subheader("Architecture", anchor=False)
+        totals = st.columns(3)
+        totals[0].metric("Parameters", count_text(result.params))
+        totals[1].metric("FLOPs per sample", count_text(result.flops))
+        last = result.layers[-1].output_shape if result.layers else None
+        totals[2].metric("Output", shape_text(last) if last is not None else "—")
+        if error is None and draft.blocks:
+            st.success("The model builds: every shape fits.", icon=":material/check_circle:")
+        elif error is not None:
+            where = f"block {error_index}" if error_index is not None else "the model"
+            st.error(f"Problem at {where}: see the red message on it.", icon=":material/error:")
+        st.plotly_chart(
+            figures.architecture_figure(
+                diagram_blocks(draft, result), input_shape=model_input["input_shape"]
+            ),
+            key="build.diagram",
+            config={"displayModeBar": False},
+        )
+        st.dataframe(layer_table(result), hide_index=True, key="build.table")
+        with st.expander("PyTorch code", icon=":material/code:"):
+            code_view(spec, model_input, error)
+
+    spec = spec_editor.to_spec(draft)
+    state.set_query_param(state.QP_DRAFT, spec_editor.encode(spec))
+    state.set_query_param(state.QP_SPEC, None)
+
+
+def code_view(spec: dict, model_input: dict, error: SpecError | None) -> None:
+    if error is not None:
+        st.caption("Fix the error first: the code is written from a model that builds.")
+        return
+    if not spec["layers"]:
+        st.caption("Add blocks to see their code.")
+        return
+    try:
+        code = codegen.generate_code(
+            spec, input_shape=model_input["input_shape"], num_classes=model_input["num_classes"]
+        )
+    except StudioError as problem:
+        st.error(str(problem))
+        return
+    st.download_button(
+        "Download model.py",
+        data=code,
+        file_name=f"{spec.get('name') or 'model'}.py",
+        mime="text/x-python",
+        key="build.code_download",
+        icon=":material/download:",
+    )
+    st.code(code, language="python")
+
+
+try:
+    main()
+except StudioError as error:  # the last net: a message a person can act on, never a traceback
+    st.error(str(error))

@@ -1,0 +1,204 @@
+"""Explain: why a trained model predicted what it did — one sentence, then the pictures."""
+
+from __future__ import annotations
+
+import threading
+
+import streamlit as st
+
+from app import figures_explain, state
+from core import runs
+from core.errors import StudioError
+from core.explain import METHOD_TITLES, METHODS, TEXT_METHODS, attention_maps, explain
+from core.explain.layers import find_last_conv
+from core.explain.samples import image_sample, misclassified
+
+# this page's session-state keys (named here until app.state gains an Explain section)
+RUN_CHOICE = "explain.run"
+SOURCE = "explain.source"
+INDEX = "explain.index"
+WRONG_CHOICE = "explain.wrong_index"
+METHOD_CHOICE = "explain.methods"
+SANITY = "explain.sanity"
+UPLOAD = "explain.upload"
+
+BROWSE = "Browse the test set"
+WRONG = "Only the ones it got wrong"
+UPLOADED = "Upload an image"
+LEGEND = (
+    "Red marks what pushed the model towards its answer, blue what pushed it away. "
+    "The sentence above was measured: the studio hid the most important tenth of the input "
+    "and asked the model again."
+)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the run's model and data…")
+def load(run_id: int, step: int):
+    """(model, dataset, lock) of a run at a step; the lock keeps one explanation at a time on
+    the shared model, since Captum hooks its layers while it works."""
+    model, dataset, _run = runs.load_run_model(run_id)
+    return model, dataset, threading.Lock()
+
+
+@st.cache_data(max_entries=4, show_spinner="Finding the samples it gets wrong…")
+def wrong_indices(run_id: int, step: int) -> list[int]:
+    model, dataset, lock = load(run_id, step)
+    with lock:
+        return misclassified(model, dataset, "test")
+
+
+def run_label(run) -> str:
+    return f"run {run.id} · {run.spec_name or 'model'} on {run.dataset} · {run.status}"
+
+
+def choose_run():
+    trained = [run for run in runs.list_runs() if run.epoch > 0]
+    if not trained:
+        st.info("No trained run yet: train a model, then come back to ask it why.")
+        st.page_link(state.PAGE_TRAIN, label="Open Train", icon=":material/play_circle:")
+        st.stop()
+    by_id = {run.id: run for run in trained}
+    wanted = state.query_param(state.QP_RUN)
+    if wanted and wanted.isdigit() and int(wanted) in by_id:
+        state.put(RUN_CHOICE, int(wanted))
+    if state.get(RUN_CHOICE) not in by_id:
+        state.put(RUN_CHOICE, trained[0].id)
+    run_id = st.selectbox(
+        "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key=RUN_CHOICE
+    )
+    state.set_query_param(state.QP_RUN, str(run_id))
+    return by_id[run_id]
+
+
+def choose_sample(run, dataset):
+    """(sample, true class index or None, caption) from the test set or an upload."""
+    sources = [BROWSE, WRONG] + ([UPLOADED] if dataset.modality == "image" else [])
+    source = st.radio("Sample", sources, horizontal=True, key=SOURCE)
+    test = dataset.test
+    if source == UPLOADED:
+        upload = st.file_uploader("An image (PNG or JPEG)", type=["png", "jpg", "jpeg"], key=UPLOAD)
+        if upload is None:
+            st.info("Upload a picture to see what the model makes of it.")
+            st.stop()
+        return image_sample(dataset, upload.getvalue()), None, f"your image “{upload.name}”"
+    if source == WRONG:
+        wrong = wrong_indices(run.id, run.step)
+        if not wrong:
+            st.success("The model gets every test sample right.")
+            st.stop()
+        index = st.selectbox(
+            f"{len(wrong)} test samples it gets wrong",
+            wrong,
+            format_func=lambda i: f"#{i}: a {dataset.class_names[int(test.y[i])]}",
+            key=WRONG_CHOICE,
+        )
+    else:
+        index = st.number_input(
+            f"Test sample (0–{len(test) - 1})", 0, len(test) - 1, 0, step=1, key=INDEX
+        )
+    index = int(index)
+    return test.x[index], int(test.y[index]), f"test sample #{index}"
+
+
+def choose_methods(model, dataset) -> tuple[list[str], bool]:
+    has_conv = find_last_conv(model) is not None
+    offered = list(TEXT_METHODS if dataset.modality == "text" else METHODS)
+    if not has_conv:
+        offered.remove("grad_cam")
+    default = ["integrated_gradients", "grad_cam" if has_conv else "saliency"]
+    if dataset.modality == "text":
+        default = ["integrated_gradients"]
+    columns = st.columns([3, 1])
+    methods = columns[0].multiselect(
+        "Methods, side by side",
+        offered,
+        default=[m for m in default if m in offered],
+        format_func=METHOD_TITLES.get,
+        max_selections=3,
+        key=METHOD_CHOICE,
+    )
+    sanity = columns[1].toggle(
+        "Trust check",
+        value=True,
+        key=SANITY,
+        help="Also explain a copy of the model with random weights: if the picture hardly "
+        "changes, it shows the input rather than what the model learned.",
+    )
+    return methods, sanity
+
+
+def show(explanations, dataset, x, model, lock) -> None:
+    first = explanations[0]
+    st.markdown(f"#### {first.summary}")
+    for explanation in explanations:
+        for warning in explanation.warnings:
+            st.warning(f"**{METHOD_TITLES[explanation.method]}**: {warning}", icon="⚠️")
+    st.plotly_chart(
+        figures_explain.probability_bars_figure(first.probabilities, title="Top 3"),
+        key="explain.top3",
+    )
+    human = dataset.human(x)
+    for column, explanation in zip(st.columns(len(explanations)), explanations, strict=True):
+        title = METHOD_TITLES[explanation.method]
+        column.plotly_chart(
+            figures_explain.explanation_figure(
+                explanation.modality,
+                human,
+                explanation.attribution.numpy(),
+                tokens=explanation.tokens,
+                title=title,
+            ),
+            key=f"explain.figure.{explanation.method}",
+        )
+        column.caption(explanation.summary.split(". ", 1)[-1])
+    st.caption(LEGEND)
+    with lock:
+        maps = attention_maps(model, x, dataset=dataset)
+    if maps:
+        st.subheader("Where attention looked", anchor=False)
+        for attention in maps:
+            st.plotly_chart(
+                figures_explain.attention_map_figure(
+                    attention.weights, tokens=first.tokens, title=attention.name
+                ),
+                key=f"explain.attention.{attention.name}",
+            )
+
+
+def main() -> None:
+    st.header("Explain a prediction", anchor=False)
+    st.caption(
+        "Pick a trained run and a sample: see what the model looked at, and whether to trust it."
+    )
+    run = choose_run()
+    try:
+        model, dataset, lock = load(run.id, run.step)
+    except StudioError as error:
+        st.error(str(error))
+        st.stop()
+    if dataset.task != "classification":
+        st.info("This run predicts numbers (regression); explanations are for classifiers.")
+        st.stop()
+    try:
+        x, label, caption = choose_sample(run, dataset)
+    except StudioError as error:
+        st.error(str(error))
+        st.stop()
+    methods, sanity = choose_methods(model, dataset)
+    if not methods:
+        st.info("Pick at least one method.")
+        st.stop()
+    st.caption(f"Explaining {caption}.")
+    try:
+        with lock, st.spinner("Asking the model…"):
+            explanations = [
+                explain(model, x, method=m, dataset=dataset, label=label, sanity_check=sanity)
+                for m in methods
+            ]
+    except StudioError as error:
+        st.error(str(error))
+        st.stop()
+    show(explanations, dataset, x, model, lock)
+
+
+main()

@@ -1,0 +1,233 @@
+"""Runs: every run in one table, several runs' curves overlaid, one run's results in detail."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import figures, series, spec_editor, state
+from app.formatting import duration_text
+from core import runs
+from core.data import describe_dataset
+from core.errors import StudioError
+
+COMPARED = ("train_loss", "val_loss", "val_accuracy")
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def class_names(dataset: str) -> list[str]:
+    try:
+        return list(describe_dataset(dataset).class_names)
+    except StudioError:
+        return []
+
+
+def run_label(run) -> str:
+    return f"run {run.id} · {run.spec_name or 'model'} on {run.dataset} · {run.status}"
+
+
+def runs_table(all_runs: list) -> pd.DataFrame:
+    rows = []
+    for run in all_runs:
+        result = run.result or {}
+        metrics = result.get("metrics") or {}
+        rows.append(
+            {
+                "run": run.id,
+                "status": run.status,
+                "model": run.spec_name or "—",
+                "dataset": run.dataset,
+                "best val accuracy": result.get("best_val_accuracy"),
+                "test accuracy": metrics.get("test_accuracy"),
+                "duration": duration_text(result.get("duration_s")),
+                "device": run.device or "—",
+                "created": run.created,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def curves_of(run) -> dict:
+    """A run's compared curves, downsampled by the database; finished runs are kept per session
+    (keyed by status and attempts) since they no longer change."""
+    cache = st.session_state.setdefault(state.RUNS_OVERLAY, {})
+    key = (run.id, run.status, run.attempts, run.step)
+    if cache.get(run.id, (None,))[0] != key:
+        curves = {}
+        for name in COMPARED:
+            read = runs.metrics_series(run.id, name, max_points=series.MAX_POINTS)
+            curves[name] = (read.steps, read.values)
+        cache[run.id] = (key, curves)
+    return cache[run.id][1]
+
+
+def compare(all_runs: list) -> None:
+    st.subheader("Compare runs", anchor=False)
+    by_id = {run.id: run for run in all_runs}
+    if state.RUNS_COMPARE not in st.session_state:
+        finished = [r.id for r in all_runs if r.status == "completed"][:2]
+        state.put(state.RUNS_COMPARE, finished)
+    chosen = st.multiselect(
+        "Runs to overlay",
+        list(by_id),
+        format_func=lambda i: run_label(by_id[i]),
+        key=state.RUNS_COMPARE,
+        placeholder="choose two or more runs",
+    )
+    overlay = [(f"run {i}", curves_of(by_id[i])) for i in chosen if i in by_id]
+    st.plotly_chart(
+        figures.runs_overlay_figure(overlay, metrics=COMPARED),
+        key="runs.overlay",
+        config={"displayModeBar": False},
+    )
+
+
+def ask_delete(run_id: int) -> None:
+    state.put(state.RUNS_CONFIRM_DELETE, run_id)
+
+
+def cancel_delete() -> None:
+    state.pop(state.RUNS_CONFIRM_DELETE)
+
+
+def confirm_delete(run_id: int) -> None:
+    state.pop(state.RUNS_CONFIRM_DELETE)
+    try:
+        runs.delete_run(run_id)
+    except StudioError as error:
+        state.notify(state.RUNS_NOTICE, "error", f"Not deleted: {error}")
+        return
+    st.session_state.get(state.RUNS_OVERLAY, {}).pop(run_id, None)
+    compared = state.get(state.RUNS_COMPARE) or []
+    state.put(state.RUNS_COMPARE, [i for i in compared if i != run_id])
+    if state.query_param(state.QP_RUN) == str(run_id):
+        state.set_query_param(state.QP_RUN, None)
+    state.notify(state.RUNS_NOTICE, "success", f"Deleted run {run_id} and its files.")
+
+
+def open_in_build(run) -> None:
+    draft = spec_editor.from_spec(run.spec)
+    if run.spec_name:
+        draft.name = run.spec_name
+    state.put(state.DRAFT, draft)
+    state.put(state.INSERT_AFTER, None)
+    state.put(state.INPUT_SOURCE, run.dataset)
+    state.notify(state.NOTICE, "success", f"Opened the model of run {run.id}.")
+
+
+def detail(all_runs: list) -> None:
+    st.subheader("One run", anchor=False)
+    by_id = {run.id: run for run in all_runs}
+    wanted = state.query_param(state.QP_RUN)
+    if wanted != state.get(state.RUNS_URL_SEEN):  # a link or a reload named a run: show it
+        state.put(state.RUNS_URL_SEEN, wanted)
+        if wanted and wanted.isdigit() and int(wanted) in by_id:
+            state.put(state.RUNS_DETAIL, int(wanted))
+    if state.get(state.RUNS_DETAIL) not in by_id:
+        state.put(state.RUNS_DETAIL, all_runs[0].id)
+    run_id = st.selectbox(
+        "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key=state.RUNS_DETAIL
+    )
+    state.set_query_param(state.QP_RUN, str(run_id))
+    state.put(state.RUNS_URL_SEEN, str(run_id))
+    run = by_id[run_id]
+    actions = st.columns(4)
+    if actions[0].button(
+        "Open its model in Build", key="runs.open_build", icon=":material/construction:"
+    ):
+        open_in_build(run)
+        st.switch_page(state.PAGE_BUILD)
+    actions[1].page_link(
+        state.PAGE_TRAIN,
+        label="Watch on Train",
+        icon=":material/play_circle:",
+        query_params={state.QP_RUN: str(run.id)},
+    )
+    if any(p.endswith("explain.py") for p in _page_paths()):
+        actions[2].page_link(
+            state.PAGE_EXPLAIN,
+            label="Explain its predictions",
+            icon=":material/lightbulb:",
+            query_params={state.QP_RUN: str(run.id)},
+        )
+    actions[3].button(
+        "Delete…", key="runs.delete", on_click=ask_delete, args=(run.id,), icon=":material/delete:"
+    )
+    if state.get(state.RUNS_CONFIRM_DELETE) == run.id:
+        with st.container(border=True):
+            st.warning(
+                f"Delete run {run.id}, its metrics and its checkpoint files? This cannot be undone."
+            )
+            yes, no = st.columns(2)
+            yes.button(
+                "Delete for good",
+                type="primary",
+                key="runs.delete_confirm",
+                on_click=confirm_delete,
+                args=(run.id,),
+            )
+            no.button("Cancel", key="runs.delete_cancel", on_click=cancel_delete)
+    if run.status == "failed" and run.error:
+        st.error(run.error)
+    matrix = run.confusion_matrix
+    if run.status != "completed" or not matrix:
+        st.info(
+            "The confusion matrix and per-class accuracy appear when the run has completed "
+            f"(this one is {run.status})."
+        )
+        return
+    names = class_names(run.dataset)
+    left, right = st.columns(2)
+    left.plotly_chart(
+        figures.confusion_matrix_figure(matrix, names, title="Confusion matrix (test split)"),
+        key="runs.confusion",
+        config={"displayModeBar": False},
+    )
+    right.plotly_chart(
+        figures.per_class_accuracy_figure(matrix, names, title="Accuracy per class (test split)"),
+        key="runs.per_class",
+        config={"displayModeBar": False},
+    )
+
+
+def _page_paths() -> list[str]:
+    from pathlib import Path
+
+    return [str(p) for p in (Path(__file__).resolve().parent).glob("*.py")]
+
+
+def main() -> None:
+    st.header("Runs", anchor=False)
+    st.caption("Every training run, its curves next to others, and its results class by class.")
+    state.show_notice(state.RUNS_NOTICE)
+    try:
+        all_runs = runs.list_runs()
+    except StudioError as error:
+        st.error(str(error))
+        return
+    if not all_runs:
+        st.info("No runs yet: launch one on the Train page.")
+        st.page_link(state.PAGE_TRAIN, label="Open Train", icon=":material/play_circle:")
+        return
+    st.dataframe(
+        runs_table(all_runs),
+        hide_index=True,
+        key="runs.table",
+        column_config={
+            "best val accuracy": st.column_config.ProgressColumn(
+                "best val accuracy", format="percent", min_value=0.0, max_value=1.0
+            ),
+            "test accuracy": st.column_config.ProgressColumn(
+                "test accuracy", format="percent", min_value=0.0, max_value=1.0
+            ),
+            "created": st.column_config.DatetimeColumn("created", format="D MMM, HH:mm"),
+        },
+    )
+    compare(all_runs)
+    detail(all_runs)
+
+
+try:
+    main()
+except StudioError as error:  # the last net: a message a person can act on, never a traceback
+    st.error(str(error))

@@ -1,0 +1,503 @@
+"""Train: choose a model, a dataset and settings, launch, and watch the run live."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import streamlit as st
+
+from app import figures, series, spec_editor, state, widgets
+from app import live as live_curves
+from app.formatting import count_text, duration_text, shape_text
+from core import builder, runs
+from core.data import list_datasets
+from core.errors import NotFoundError, StudioError
+from core.train.config import TrainConfig
+from core.train.devices import list_devices
+from core.worker import model_facts
+
+POLL_S = 1.0  # how often the live panel reads new metrics while a run is active
+STATUS_LOOK = {  # status -> (colour, what it means to a person)
+    "queued": ("gray", "waiting for a worker"),
+    "running": ("blue", "training"),
+    "paused": ("orange", "paused (checkpointed; resume continues exactly where it stopped)"),
+    "completed": ("green", "finished"),
+    "failed": ("red", "failed"),
+    "cancelled": ("gray", "stopped"),
+}
+# which settings a person sees for each choice; the rest keep their defaults
+OPTIMIZER_FIELDS = {
+    "sgd": ("momentum", "nesterov", "weight_decay"),
+    "adam": ("betas", "eps", "weight_decay"),
+    "adamw": ("betas", "eps", "weight_decay"),
+    "rmsprop": ("alpha", "momentum", "eps", "weight_decay"),
+    "adagrad": ("eps", "weight_decay"),
+}
+SCHEDULER_FIELDS = {
+    "none": (),
+    "step": ("step_size", "gamma"),
+    "cosine": (),
+    "onecycle": ("max_lr",),
+}
+ADVANCED_FIELDS = (
+    "loss",
+    "label_smoothing",
+    "precision",
+    "grad_clip",
+    "early_stopping_patience",
+    "log_every",
+)
+GUARD_S = 10.0  # the same launch again within this many seconds is a double click
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def dataset_infos() -> dict:
+    return {info.name: info for info in list_datasets() if getattr(info, "available", True)}
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def local_devices() -> dict[str, str]:
+    return {device.id: device.label for device in list_devices()}
+
+
+def device_labels() -> dict[str, str]:
+    """Devices a run can ask for: this machine's, and those of live workers elsewhere (name and
+    memory as each worker reports them)."""
+    labels = dict(local_devices())
+    try:
+        workers = runs.list_workers()
+    except StudioError:
+        workers = []
+    for worker in workers:
+        if worker.device:
+            device_id = worker.device.split(" ", 1)[0]
+            labels.setdefault(device_id, f"{worker.device} · worker on {worker.host}")
+    return labels
+
+
+SCHEMA = {field["name"]: field for field in TrainConfig.schema()}
+
+
+# ---- choosing what to train --------------------------------------------------------------------
+
+
+def spec_choices() -> dict[str, tuple[str, dict]]:
+    """source key -> (label, spec): the model in Build (this session) and every saved spec."""
+    choices = {}
+    draft = state.get(state.DRAFT)
+    if draft is not None and draft.blocks:
+        choices[state.FROM_BUILD] = (f"{draft.name} (open in Build)", spec_editor.to_spec(draft))
+    try:
+        saved_specs = sorted(runs.list_specs(), key=lambda s: s.created, reverse=True)
+        for saved in saved_specs:  # the most recently saved first
+            choices[saved.name] = (f"{saved.name} (saved v{saved.version})", saved.spec)
+    except StudioError as error:
+        st.error(str(error))
+    return choices
+
+
+def check_fit(spec: dict, info) -> tuple[bool, str]:
+    """Whether the model builds for this dataset: (ok, a sentence)."""
+    result = builder.trace(spec, **model_facts(info))
+    if result.error is None:
+        shape = shape_text(result.layers[-1].output_shape) if result.layers else "?"
+        return True, (
+            f"The model fits {info.name}: {count_text(result.params)} parameters, "
+            f"output {shape} for {info.num_classes} classes."
+        )
+    error = result.error
+    where = f"Block {error.index} ({error.layer_type}): " if error.index is not None else ""
+    return False, where + str(getattr(error, "message", None) or error)
+
+
+def settings_form() -> None:
+    """One widget per TrainConfig field that matters for the choices made; the values are read
+    back from the session by `chosen_settings` (also inside the Launch callback)."""
+
+    def field(name: str, column=None) -> None:
+        with column or st.container():
+            widgets.setting_input(SCHEMA[name], key=state.TRAIN_SETTING + name)
+
+    length_col, count_col, batch_col = st.columns(3)
+    with length_col:
+        length = st.radio("Train for", ["epochs", "steps"], horizontal=True, key=state.TRAIN_LENGTH)
+    if length == "epochs":
+        field("epochs", count_col)
+    else:
+        with count_col:
+            widgets.setting_input(
+                {**SCHEMA["steps"], "default": 200}, key=state.TRAIN_SETTING + "steps"
+            )
+    field("batch_size", batch_col)
+
+    optimizer_col, lr_col = st.columns(2)
+    field("optimizer", optimizer_col)
+    field("lr", lr_col)
+    extra = OPTIMIZER_FIELDS.get(state.get(state.TRAIN_SETTING + "optimizer"), ())
+    if extra:
+        columns = st.columns(len(extra))
+        for position, name in enumerate(extra):
+            field(name, columns[position])
+
+    scheduler_col, seed_col = st.columns(2)
+    field("scheduler", scheduler_col)
+    field("seed", seed_col)
+    extra = SCHEDULER_FIELDS.get(state.get(state.TRAIN_SETTING + "scheduler"), ())
+    if extra:
+        columns = st.columns(len(extra))
+        for position, name in enumerate(extra):
+            field(name, columns[position])
+
+    labels = device_labels()
+    st.selectbox(
+        "Device",
+        ["auto", *labels],
+        format_func=lambda d: "auto (GPU when there is one)" if d == "auto" else labels[d],
+        key=state.TRAIN_SETTING + "device",
+        help=SCHEMA["device"]["help"],
+    )
+    with st.expander("Advanced settings"):
+        columns = st.columns(2)
+        for position, name in enumerate(ADVANCED_FIELDS):
+            field(name, columns[position % 2])
+
+
+def chosen_settings() -> dict:
+    """The settings on screen (fields not shown keep TrainConfig's defaults); ValueError when
+    a box holds text that cannot be read."""
+    values = {}
+    for name, field in SCHEMA.items():
+        key = state.TRAIN_SETTING + name
+        if key in st.session_state:
+            values[name] = widgets.setting_value(field, st.session_state[key])
+    if state.get(state.TRAIN_LENGTH, "epochs") == "epochs":
+        values.pop("steps", None)
+    else:
+        values.pop("epochs", None)
+    return values
+
+
+def workers_caption(key: str) -> None:
+    try:
+        alive = runs.list_workers()
+    except StudioError:
+        alive = []
+    if alive:
+        devices = ", ".join(sorted({w.device or "?" for w in alive}))
+        st.caption(f"{len(alive)} worker{'s' if len(alive) > 1 else ''} ready · {devices}")
+    else:
+        st.warning(
+            "No worker is running, so runs wait in the queue. Start one here or with "
+            "`studio worker` in a terminal.",
+            icon=":material/warning:",
+        )
+        st.button("Start a local worker", on_click=start_worker, key=key)
+
+
+def start_worker() -> None:
+    try:
+        started = runs.ensure_local_worker()
+    except StudioError as error:
+        state.notify(state.TRAIN_NOTICE, "error", str(error))
+        return
+    state.notify(
+        state.TRAIN_NOTICE,
+        "success",
+        "A worker is starting." if started else "A worker is already running.",
+    )
+
+
+def launch() -> None:
+    """Queue one run from what is on screen now. The same launch again within GUARD_S seconds
+    (a double click, a repeated request) shows the run already queued instead of another."""
+    source = state.get(state.TRAIN_SPEC_SOURCE)
+    dataset = state.get(state.TRAIN_DATASET)
+    choices = spec_choices()
+    if source not in choices or not dataset:
+        state.notify(state.TRAIN_NOTICE, "error", "Choose a model and a dataset first.")
+        return
+    spec = choices[source][1]
+    try:
+        settings = chosen_settings()
+    except ValueError as error:
+        state.notify(state.TRAIN_NOTICE, "error", f"Not launched: {error}")
+        return
+    fingerprint = hashlib.sha256(
+        json.dumps([spec, dataset, settings], sort_keys=True, default=str).encode()
+    ).hexdigest()
+    guard = state.get(state.LAUNCH_GUARD) or {}
+    if guard.get("fingerprint") == fingerprint and time.time() - guard.get("at", 0) < GUARD_S:
+        state.put(state.WATCH_REQUEST, guard["run_id"])
+        return
+    try:
+        config = TrainConfig.from_dict(settings)
+        from_build = source == state.FROM_BUILD
+        spec_name = (spec.get("name") or "my-model") if from_build else source
+        run_id = runs.submit_run(spec=spec, dataset=dataset, config=config, spec_name=spec_name)
+        saved_note = keep_build_model(spec_name, spec) if from_build else ""
+    except StudioError as error:
+        state.notify(state.TRAIN_NOTICE, "error", f"Not launched: {error}")
+        return
+    state.put(state.LAUNCH_GUARD, {"fingerprint": fingerprint, "at": time.time(), "run_id": run_id})
+    state.put(state.WATCH_REQUEST, run_id)
+    state.notify(state.TRAIN_NOTICE, "success", f"Run {run_id} is queued.{saved_note}")
+
+
+def keep_build_model(name: str, spec: dict) -> str:
+    """Save the model from Build as a version when it differs from the latest one of its name,
+    so it can be picked again after a reload; returns a sentence saying so (or nothing)."""
+    try:
+        latest = runs.get_spec(name)
+    except NotFoundError:
+        latest = None
+    if latest is not None and latest.spec == spec:
+        return ""
+    saved = runs.save_spec(name=name, spec=spec)
+    return f" Its model is saved as “{saved.name}” version {saved.version}."
+
+
+# ---- the live run ------------------------------------------------------------------------------
+
+
+def refresh_curves(run) -> series.LiveCurves:
+    """New metric rows since the last poll, merged into this session's copy of the curves."""
+    live = live_curves.read_curves(run, state.get(state.LIVE_CURVES))
+    state.put(state.LIVE_CURVES, live)
+    return live
+
+
+def live_figure(live: series.LiveCurves):
+    """The curves figure, rebuilt only when the last poll brought new rows."""
+    key = live_curves.figure_key(live)
+    cached = state.get(state.LIVE_FIGURE)
+    if cached is None or cached[0] != key:
+        cached = (key, live_curves.curves_figure(live))
+        state.put(state.LIVE_FIGURE, cached)
+    return cached[1]
+
+
+def control(action: str, run_id: int) -> None:
+    request = {
+        "stop": runs.request_stop,
+        "pause": runs.request_pause,
+        "resume": runs.request_resume,
+    }
+    try:
+        request[action](run_id)
+    except StudioError as error:  # shown by the live panel, which is what reruns now
+        state.notify(state.LIVE_NOTICE, "error", str(error))
+
+
+def live_panel(run_id: int) -> None:
+    """The run's status, progress and curves; reruns on its own every POLL_S while active."""
+    try:
+        run = runs.get_run(run_id)
+        live = refresh_curves(run)
+    except StudioError as error:
+        st.error(str(error))
+        return
+    state.show_notice(state.LIVE_NOTICE)
+    colour, meaning = STATUS_LOOK.get(run.status, ("gray", run.status))
+    settings = run.settings or {}
+    head, buttons = st.columns([3, 2], vertical_alignment="center")
+    head.markdown(
+        f"#### Run {run.id} :{colour}-badge[{run.status}]\n"
+        f"{run.spec_name or 'model'} on **{run.dataset}** · {meaning}"
+        + (f" · {run.device}" if run.device else "")
+    )
+    with buttons.container(horizontal=True, horizontal_alignment="right"):
+        st.button(
+            "Pause",
+            key="train.pause",
+            on_click=control,
+            args=("pause", run.id),
+            disabled=run.status not in ("queued", "running") or run.requested_action == "pause",
+            icon=":material/pause:",
+        )
+        st.button(
+            "Resume",
+            key="train.resume",
+            on_click=control,
+            args=("resume", run.id),
+            disabled=run.status != "paused" and run.requested_action != "pause",
+            icon=":material/play_arrow:",
+        )
+        st.button(
+            "Stop",
+            key="train.stop",
+            on_click=control,
+            args=("stop", run.id),
+            disabled=not run.is_active or run.requested_action == "stop",
+            icon=":material/stop:",
+        )
+    speed = live.latest.get("samples_per_s")
+    eta = None
+    if speed and run.total_steps and run.status == "running":
+        eta = (run.total_steps - run.step) * settings.get("batch_size", 64) / speed
+    progress_text = (
+        f"step {run.step:,} of {run.total_steps:,} · epoch {run.epoch}"
+        if run.total_steps
+        else f"step {run.step:,}"
+    )
+    if run.status == "running":
+        progress_text += (
+            f" · {speed:,.0f} samples/s · about {duration_text(eta)} left" if speed else ""
+        )
+    st.progress(run.progress, text=progress_text)
+    if run.requested_action:
+        st.caption(f"Asked to {run.requested_action}: the worker obeys between two steps.")
+    if run.status == "failed" and run.error:
+        st.error(run.error)
+    if run.status == "queued":
+        workers_caption("train.start_worker_live")
+    st.plotly_chart(live_figure(live), key="train.curves", config={"displayModeBar": False})
+    st.caption(
+        "Points recorded: "
+        + ", ".join(
+            f"{figures.CURVE_LABELS.get(n, n)} {c:,}"
+            for n, c in live.recorded.items()
+            if n in figures.CURVE_LABELS
+        )
+        if live.recorded
+        else "No metrics yet."
+    )
+    if run.status == "completed":
+        results(run)
+    if run.is_active != state.get(state.WAS_ACTIVE, run.is_active):
+        state.put(state.WAS_ACTIVE, run.is_active)
+        st.rerun()  # polling starts or stops with the run: redraw the whole page once
+    state.put(state.WAS_ACTIVE, run.is_active)
+
+
+def results(run) -> None:
+    result = run.result or {}
+    metrics = result.get("metrics") or {}
+    cols = st.columns(4)
+    accuracy = metrics.get("test_accuracy")
+    cols[0].metric("Test accuracy", f"{accuracy:.1%}" if accuracy is not None else "—")
+    best = result.get("best_val_accuracy")
+    cols[1].metric("Best validation accuracy", f"{best:.1%}" if best is not None else "—")
+    cols[2].metric("Duration", duration_text(result.get("duration_s")))
+    speed = result.get("samples_per_s")
+    cols[3].metric("Samples / s", f"{speed:,.0f}" if speed else "—")
+    st.page_link(
+        state.PAGE_RUNS,
+        label="Confusion matrix and comparisons on the Runs page",
+        icon=":material/monitoring:",
+        query_params={state.QP_RUN: str(run.id)},
+    )
+
+
+def watched_run() -> int | None:
+    """The run on screen: the one a callback just asked for, else the one in the URL."""
+    requested = state.pop(state.WATCH_REQUEST)
+    if requested is not None:
+        state.set_query_param(state.QP_RUN, str(requested), force=True)
+    text = state.query_param(state.QP_RUN)
+    return int(text) if text and text.isdigit() else None
+
+
+def watch_picker(current: int | None) -> None:
+    try:
+        recent = runs.list_runs(limit=20)
+    except StudioError:
+        return
+    if not recent:
+        return
+    labels = {r.id: f"run {r.id} · {r.spec_name or 'model'} on {r.dataset}" for r in recent}
+    if current is not None and current not in labels:
+        labels = {current: f"run {current}", **labels}
+    options = list(labels)
+
+    def switch() -> None:
+        state.put(state.WATCH_REQUEST, state.get(state.WATCH_CHOICE))
+
+    if state.get(state.WATCH_CHOICE) != current and current in labels:
+        state.put(state.WATCH_CHOICE, current)
+    st.selectbox(
+        "Watching",
+        options,
+        format_func=labels.get,
+        key=state.WATCH_CHOICE,
+        on_change=switch,
+        placeholder="choose a run to watch",
+    )
+
+
+def main() -> None:
+    st.header("Train", anchor=False)
+    st.caption("Launch a run on a background worker, then watch its curves live.")
+    state.show_notice(state.TRAIN_NOTICE)
+    setup, watch = st.columns([1, 1.6], gap="large")
+    with setup:
+        st.subheader("What to train", anchor=False)
+        choices = spec_choices()
+        infos = dataset_infos()
+        if not choices:
+            st.info("Build a model first (Build page), or save one there.")
+            st.page_link(state.PAGE_BUILD, label="Open Build", icon=":material/construction:")
+        if not infos:
+            st.error("No dataset is available.")
+        if choices and infos:
+            st.selectbox(
+                "Model",
+                list(choices),
+                format_func=lambda k: choices[k][0],
+                key=state.TRAIN_SPEC_SOURCE,
+            )
+            source = state.get(state.TRAIN_SPEC_SOURCE)
+            if state.get(state.TRAIN_DATASET) not in infos:
+                preferred = state.get(state.INPUT_SOURCE)
+                state.put(
+                    state.TRAIN_DATASET,
+                    preferred
+                    if preferred in infos
+                    else "digits"
+                    if "digits" in infos
+                    else next(iter(infos)),
+                )
+            dataset = st.selectbox(
+                "Dataset",
+                list(infos),
+                key=state.TRAIN_DATASET,
+                format_func=lambda n: f"{n} · {shape_text(infos[n].sample_shape)}",
+            )
+            spec = choices[source][1]
+            fits, message = check_fit(spec, infos[dataset])
+            (st.success if fits else st.error)(message)
+            st.subheader("Settings", anchor=False)
+            settings_form()
+            st.button(
+                "Launch training",
+                type="primary",
+                icon=":material/rocket_launch:",
+                disabled=not fits,
+                on_click=launch,
+                key="train.launch",
+                width="stretch",
+            )
+            workers_caption("train.start_worker")
+    with watch:
+        run_id = watched_run()
+        watch_picker(run_id)
+        if run_id is None:
+            st.info(
+                "Launch a run to watch it here. Its address stays valid: reload, share it "
+                "with a second tab, or come back later."
+            )
+            return
+        try:
+            active = runs.get_run(run_id).is_active
+        except StudioError as error:
+            st.error(str(error))
+            return
+        state.put(state.WAS_ACTIVE, active)
+        st.fragment(run_every=POLL_S if active else None)(live_panel)(run_id)
+
+
+try:
+    main()
+except StudioError as error:  # the last net: a message a person can act on, never a traceback
+    st.error(str(error))
