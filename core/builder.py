@@ -122,13 +122,14 @@ def trace(
     num_classes: int | None = None,
     input_dtype: torch.dtype | None = None,
     vocab_size: int | None = None,
+    finished: bool = False,
 ) -> Trace:
     """Shapes, parameter counts and FLOPs of every layer, without allocating weights.
 
     `input_shape`, `num_classes`, `vocab_size` come from the dataset when there is one (a spec
     `input_shape` that disagrees is an error; a model ending in a Linear must then output
-    (num_classes,)). Never raises for spec problems: the first one stops the trace and is
-    returned as `Trace.error`.
+    (num_classes,), and with `finished` any model must, as training needs). Never raises for
+    spec problems: the first one stops the trace and is returned as `Trace.error`.
     """
     result = Trace(
         ok=False,
@@ -167,12 +168,14 @@ def trace(
         name = graph.names[index]
         sources = graph.sources[index]
         source_names = [INPUT if s == -1 else graph.names[s] for s in sources]
+        # messages name a source as the person wrote it: its id, else its name in the table
+        shown_sources = [INPUT if s == -1 else graph.ids[s] or graph.names[s] for s in sources]
         try:
             args = layer_type.normalize(layer_arguments(layer))
             if len(sources) > 1 and not layer_type.merge:
                 raise LayerProblem(
                     f'it takes one input but "inputs" lists {len(sources)} '
-                    f"({', '.join(source_names)}); merge them first with an Add or Concat layer"
+                    f"({', '.join(shown_sources)}); merge them first with an Add or Concat layer"
                 )
             if -1 in sources and input_dtype != torch.float32 and layer_type.name != "Embedding":
                 raise LayerProblem(
@@ -186,7 +189,7 @@ def trace(
                 vocab_size=vocab_size,
                 is_last_linear=index == last_linear,
                 after_pooling=any(pooled[s] for s in sources),
-                sources=source_names,
+                sources=shown_sources,
             )
             construct = layer_type.make(args, context)
             output, params, flops = run_on_meta(construct, [values[s] for s in sources], context)
@@ -209,8 +212,9 @@ def trace(
     if result.error is None and len(graph.order) == len(document.layers):
         last = len(document.layers) - 1
         # a model that already ends in its Linear head must give one score per class; one
-        # still being assembled (ending in a Conv, an Add...) is not an error yet
-        if graph.types[last] == "Linear":
+        # still being assembled (ending in a Conv, an Add...) is not an error yet, unless it is
+        # about to be trained (`finished`)
+        if graph.types[last] == "Linear" or finished:
             result.error = check_output(result.layers, last, num_classes)
         result.ok = result.error is None
         result.output = graph.names[last] if result.ok else None

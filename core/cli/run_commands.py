@@ -324,13 +324,14 @@ def runs_command(args: argparse.Namespace) -> int:
     if not listed:
         print("no runs yet; `studio submit SPEC.json --dataset NAME` queues one")
         return 0
-    print(f"{'RUN':>5}  {'STATUS':<10} {'PROGRESS':>8}  {'TEST ACC':>8}  {'DATASET':<14} SPEC")
+    width = max(14, *(len(run.dataset) for run in listed))  # uploads have long names
+    print(f"{'RUN':>5}  {'STATUS':<10} {'PROGRESS':>8}  {'TEST ACC':>8}  {'DATASET':<{width}} SPEC")
     for run in listed:
         accuracy = (run.result or {}).get("metrics", {}).get("test_accuracy")
         shown = f"{accuracy:.2%}" if accuracy is not None else "-"
         print(
             f"{run.id:>5}  {run.status:<10} {run.progress:>8.0%}  {shown:>8}  "
-            f"{run.dataset:<14} {run.spec_name or '-'}"
+            f"{run.dataset:<{width}} {run.spec_name or '-'}"
         )
     return 0
 
@@ -343,6 +344,7 @@ def worker_command(args: argparse.Namespace) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its set-up chatter is not news
     trained = run_worker(once=args.once, poll_s=args.poll, max_runs=args.max_runs)
     print(f"worker trained {trained} run(s)", file=sys.stderr)
     return 0

@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import SpecError
+from core.errors import SpecError, StudioError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -117,6 +117,7 @@ def run_check(args: argparse.Namespace) -> int:
             input_shape=hints.input_shape,
             num_classes=hints.num_classes,
             vocab_size=hints.vocab_size,
+            finished=bool(args.dataset),  # ready to train on it, as `studio train` requires
         )
     if args.json:
         print(compact_json(traced.to_dict()))
@@ -140,7 +141,13 @@ def run_code(args: argparse.Namespace) -> int:
         vocab_size=hints.vocab_size,
     )
     if args.output:
-        Path(args.output).write_text(code, encoding="utf-8")
+        try:
+            Path(args.output).write_text(code, encoding="utf-8")
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise StudioError(
+                f"cannot write {args.output}: {reason}; choose a file in a folder that exists"
+            ) from None
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(code)

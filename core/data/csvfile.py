@@ -154,7 +154,9 @@ def numeric_column(table: Table, column: str) -> np.ndarray:
         )
     raise DataError(
         f"{table.path.name}: column {column!r} holds text ({values[first_text]!r} in row "
-        f"{first_text + 2}); feature columns must hold numbers: encode it as numbers or remove it"
+        f"{first_text + 2}); feature columns must hold numbers: encode it as numbers or remove "
+        f"it, or if it holds the classes make it the label with ?label={column} after the file "
+        "name"
     )
 
 

@@ -86,16 +86,27 @@ def check_window(
         return
     largest = min((p - 1) // d + 1 for p, d in zip(padded, dilation, strict=True))
     fixes = [f"use kernel_size ≤ {largest}" if largest >= 1 else "use a smaller kernel_size"]
+    dilated = any(d > 1 for d in dilation)
+    if dilated:
+        fixes.append("a smaller dilation")
     fixes.append("add padding")
     if context.after_pooling:
         fixes.append("remove a pooling layer before it")
     fix = ", ".join(fixes[:-1]) + ", or " + fixes[-1]
     if len(sizes) == 1:
-        shown = f"its {noun} of {effective[0]} does not fit the length-{sizes[0]} input it receives"
+        spans = f"{noun} of {kernel[0]} with dilation {dilation[0]} spans {effective[0]} and"
+        shown = f"its {spans if dilated else f'{noun} of {effective[0]}'} does not fit the "
+        shown += f"length-{sizes[0]} input it receives"
     else:
         k = "x".join(str(e) for e in effective)
         s = "x".join(str(v) for v in sizes)
-        shown = f"its {k} {noun} does not fit the {s} input it receives"
+        if dilated:
+            written = "x".join(str(v) for v in kernel)
+            d = dilation[0] if len(set(dilation)) == 1 else list(dilation)
+            k = f"{written} {noun} with dilation {d} spans {k} and"
+        else:
+            k = f"{k} {noun}"
+        shown = f"its {k} does not fit the {s} input it receives"
     if any(p > 0 for p in padding):
         shown += f" (padded to {'x'.join(str(p) for p in padded)})"
     raise LayerProblem(f"{shown}; {fix}")

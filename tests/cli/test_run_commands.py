@@ -196,3 +196,33 @@ def test_epochs_and_steps_are_either_or(spec_file):
             ["train", spec_file(TINY_MLP), "--dataset", "digits", "--epochs", "1", "--steps", "3"]
         )
     assert usage.value.code == 2
+
+
+def test_runs_table_stays_aligned_with_long_upload_names(capsys, spec_file, tmp_path):
+    table = tmp_path / "a-rather-long-folder-name" / "measurements.csv"
+    table.parent.mkdir()
+    table.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(30)))
+    spec = spec_file(TINY_MLP)
+    for dataset in (f"csv:{table}", "digits"):
+        assert (
+            studio(["submit", spec, "--dataset", dataset, "--steps", "1", "--batch-size", "4"]) == 0
+        )
+    capsys.readouterr()
+    assert studio(["runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    assert len({line.rindex(" ") for line in lines}) == 1, lines  # SPEC starts in one column
+
+
+def test_worker_log_shows_the_worker_not_the_migration_set_up():
+    finished = subprocess.run(
+        [sys.executable, "-m", "core.cli", "worker", "--once"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=120,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert "studio.worker INFO worker" in finished.stderr
+    assert "alembic" not in finished.stderr, finished.stderr

@@ -100,6 +100,16 @@ def test_check_takes_shape_and_classes_from_a_dataset(broken_spec, monkeypatch, 
     assert document["input_shape"] == [1, 12, 12]
 
 
+def test_check_with_a_dataset_refuses_a_model_training_would_refuse(tmp_path, capsys):
+    path = tmp_path / "unfinished.json"
+    layers = [{"type": "Flatten"}, {"type": "Linear", "out_features": 32}, {"type": "ReLU"}]
+    path.write_text(json.dumps({"name": "unfinished", "layers": layers}))
+    assert main(["check", str(path), "--dataset", "digits"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: layer 2 ReLU: the model ends with (32,) per sample"), err
+    assert main(["check", str(path), "--input-shape", "1,8,8"]) == 0  # no data: still assembling
+
+
 def test_check_explains_missing_shape_and_classes(tmp_path, capsys):
     path = tmp_path / "no-shape.json"
     path.write_text(json.dumps({"layers": [{"type": "Flatten"}, {"type": "Linear"}]}))
@@ -151,3 +161,13 @@ def test_subprocess_exit_codes_and_one_line_errors(broken_spec, tmp_path):
     assert code == 1
     assert err.count("\n") == 1 and err.startswith("error: layer 3 Conv2d")
     assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("target", ["missing-folder/model.py", "."])
+def test_code_to_a_path_that_cannot_be_written_is_one_line_error(target, tmp_path, capsys):
+    output = tmp_path / target
+    assert main(["code", LENET, "-o", str(output)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith(f"error: cannot write {output}: ")
+    assert "choose a file in a folder that exists" in captured.err

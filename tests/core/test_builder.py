@@ -154,6 +154,33 @@ def test_layers_may_read_later_ids_when_there_is_no_cycle():
     assert [t.index for t in traced.layers] == [1, 2, 0, 3]
 
 
+def test_a_model_to_be_trained_must_end_with_one_score_per_class():
+    # ends in a ReLU: fine while it is being assembled, an error once it is about to train
+    spec = {"input_shape": [1, 8, 8], "layers": [{"type": "Flatten"}, {"type": "ReLU"}]}
+    assert trace(spec, num_classes=10).ok
+    finished = trace(spec, num_classes=10, finished=True)
+    assert not finished.ok
+    assert str(finished.error).startswith("layer 1 ReLU: the model ends with (64,) per sample")
+    assert "end with a Linear of out_features=10" in str(finished.error)
+    assert len(finished.layers) == 2  # the layers still report their shapes
+
+
+def test_merge_errors_name_the_inputs_by_the_ids_written_in_the_spec():
+    # "x" and "input-b" are not valid attribute names; messages still say what the person wrote
+    spec = {
+        "input_shape": [1, 8, 8],
+        "layers": [
+            {"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "id": "x"},
+            {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "id": "input-b"},
+            {"type": "Add", "inputs": ["x", "input-b"]},
+        ],
+    }
+    error = str(trace(spec).error)
+    assert "from 'x' and (8, 4, 4) from 'input-b'" in error, error
+    spec["layers"][2] = {"type": "ReLU", "inputs": ["x", "input-b"]}
+    assert "lists 2 (x, input-b)" in str(trace(spec).error)
+
+
 def test_last_linear_takes_the_number_of_classes():
     spec = copy.deepcopy(LENET)
     del spec["layers"][-1]["out_features"]

@@ -105,6 +105,16 @@ def test_a_spec_that_does_not_fit_the_dataset_is_refused_with_the_builders_messa
     assert runs.list_runs() == []
 
 
+def test_a_spec_without_its_class_scores_is_refused_before_queueing():
+    unfinished = {"layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 32}]}
+    unfinished["layers"].append({"type": "ReLU"})
+    with pytest.raises(SpecError, match="layer 2 ReLU: the model ends with .32,. per sample"):
+        runs.submit_run(spec=unfinished, dataset="digits", config=FAST)
+    with pytest.raises(SpecError, match="end with a Linear of out_features=10"):
+        runs.train_run_foreground(spec=unfinished, dataset="digits", config=FAST)
+    assert runs.list_runs() == []
+
+
 def test_an_unknown_dataset_is_refused_and_nothing_is_queued():
     with pytest.raises(DataError):
         runs.submit_run(spec=TINY_MLP, dataset="no-such-dataset", config=FAST)

@@ -93,6 +93,18 @@ def test_pooling_window_and_1d_kernel_messages():
     )
 
 
+def test_a_dilated_kernel_is_named_as_written_with_the_span_it_covers():
+    conv2d = {"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "dilation": 5}
+    assert str(error_of([conv2d], input_shape=(1, 8, 8))) == (
+        "layer 0 Conv2d: its 3x3 kernel with dilation 5 spans 11x11 and does not fit the 8x8 "
+        "input it receives; use kernel_size ≤ 2, a smaller dilation, or add padding"
+    )
+    conv1d = {"type": "Conv1d", "out_channels": 4, "kernel_size": 3, "dilation": 6}
+    assert "its kernel of 3 with dilation 6 spans 13 and does not fit the length-10 input" in str(
+        error_of([conv1d], input_shape=(2, 10))
+    )
+
+
 def test_dangling_inputs_reference_lists_the_known_ids():
     error = error_of(
         [

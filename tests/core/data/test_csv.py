@@ -142,6 +142,17 @@ def test_bad_csv_refused_and_nothing_written(
     assert not get_settings().uploads_dir.exists()
 
 
+def test_a_text_class_column_that_is_not_last_says_how_to_make_it_the_label(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "species.csv"
+    rows = "".join(f"{'ab'[i % 2]},{i},{i * 3 % 7}\n" for i in range(20))
+    path.write_text("species,a,b\n" + rows, encoding="utf-8")
+    with pytest.raises(DataError, match=r"column 'species' holds text .* \?label=species after"):
+        load_dataset(f"csv:{path}")
+    assert load_dataset(f"csv:{path}?label=species").class_names == ["a", "b"]
+
+
 def test_unreadable_encoding_says_save_as_utf8(tmp_path: Path, studio_home: Path) -> None:
     path = tmp_path / "latin.csv"
     path.write_bytes("name,value,label\ncaf\xe9,1,x\n".encode("latin-1"))
