@@ -15,7 +15,10 @@ def format_duration(seconds: float) -> str:
 
 
 class ProgressBar:
-    """`bar.update(done, note)` redraws at most every `min_interval_s` seconds."""
+    """`bar.update(done, note)` redraws at most every `min_interval_s` seconds.
+
+    On a terminal the bar redraws in place; in a log file (not a TTY) it writes a plain line at
+    most every `log_interval_s` seconds instead, so logs stay readable."""
 
     def __init__(
         self,
@@ -25,12 +28,14 @@ class ProgressBar:
         stream: TextIO | None = None,
         width: int = 30,
         min_interval_s: float = 0.2,
+        log_interval_s: float = 10.0,
     ) -> None:
         self.total = max(1, total)
         self.label = label
         self.stream = stream or sys.stderr
         self.width = width
-        self.min_interval_s = min_interval_s
+        self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.min_interval_s = min_interval_s if self.interactive else log_interval_s
         self.started = time.perf_counter()
         self._last_draw = 0.0
         self.done = 0
@@ -64,10 +69,14 @@ class ProgressBar:
         if not force and now - self._last_draw < self.min_interval_s and done < self.total:
             return
         self._last_draw = now
-        self.stream.write("\r" + self.render(note) + "\x1b[K")
+        if self.interactive:
+            self.stream.write("\r" + self.render(note) + "\x1b[K")
+        else:
+            self.stream.write(self.render(note) + "\n")
         self.stream.flush()
 
     def close(self, note: str = "") -> None:
         self.update(self.done, note, force=True)
-        self.stream.write("\n")
+        if self.interactive:
+            self.stream.write("\n")
         self.stream.flush()

@@ -100,7 +100,7 @@ def spec_choices() -> dict[str, tuple[str, dict]]:
 
 def check_fit(spec: dict, info) -> tuple[bool, str]:
     """Whether the model builds for this dataset: (ok, a sentence)."""
-    result = builder.trace(spec, **model_facts(info))
+    result = builder.trace(spec, **model_facts(info), finished=True)  # as strict as Launch
     if result.error is None:
         shape = shape_text(result.layers[-1].output_shape) if result.layers else "?"
         return True, (

@@ -20,7 +20,9 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_core_never_imports_streamlit():
-    offenders = [str(p.relative_to(CORE)) for p in CORE.rglob("*.py") if "streamlit" in imported_modules(p)]
+    offenders = [
+        str(p.relative_to(CORE)) for p in CORE.rglob("*.py") if "streamlit" in imported_modules(p)
+    ]
     assert offenders == [], f"core/ must run headless; these files import streamlit: {offenders}"
 
 

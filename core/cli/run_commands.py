@@ -26,6 +26,9 @@ TRAINING_OPTIONS = {
     "nesterov": "nesterov",
     "weight_decay": "weight_decay",
     "scheduler": "scheduler",
+    "step_size": "step_size",
+    "gamma": "gamma",
+    "max_lr": "max_lr",
     "loss": "loss",
     "label_smoothing": "label_smoothing",
     "device": "device",
@@ -104,6 +107,9 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--weight-decay", type=float, metavar="X")
     parser.add_argument("--scheduler", choices=SCHEDULERS)
+    parser.add_argument("--step-size", type=int, metavar="N", help="step schedule: epochs per drop")
+    parser.add_argument("--gamma", type=float, metavar="X", help="step schedule: factor per drop")
+    parser.add_argument("--max-lr", type=float, metavar="X", help="one-cycle peak learning rate")
     parser.add_argument("--loss", choices=("auto", "cross_entropy", "mse"))
     parser.add_argument("--label-smoothing", type=float, metavar="X")
     parser.add_argument("--device", metavar="auto|cpu|cuda|cuda:N|mps")

@@ -226,3 +226,16 @@ def test_worker_log_shows_the_worker_not_the_migration_set_up():
     assert finished.returncode == 0, finished.stderr
     assert "studio.worker INFO worker" in finished.stderr
     assert "alembic" not in finished.stderr, finished.stderr
+
+
+def test_schedule_options_reach_the_run_settings():
+    from core.cli.main import build_parser
+    from core.cli.run_commands import _training_settings
+
+    args = build_parser().parse_args(
+        ["train", "spec.json", "--dataset", "digits", "--scheduler", "step", "--step-size", "2",
+         "--gamma", "0.5", "--max-lr", "0.01"]
+    )  # fmt: skip
+    settings = _training_settings(args)
+    assert settings["scheduler"] == "step" and settings["step_size"] == 2
+    assert settings["gamma"] == 0.5 and settings["max_lr"] == 0.01

@@ -105,7 +105,7 @@ def status(run_id: int) -> str:
 
 @pytest.mark.slow
 def test_a_killed_worker_s_run_resumes_elsewhere_with_the_uninterrupted_result(workers):
-    config = {"epochs": 2, "batch_size": 32, "device": "cpu", "seed": 3, "log_every": 5}
+    config = {"epochs": 8, "batch_size": 32, "device": "cpu", "seed": 3, "log_every": 5}
     reference = runs.train_run_foreground(spec=DIGITS_CNN, dataset="digits", config=config)
     assert reference["status"] == "completed"
 
