@@ -15,10 +15,20 @@ import plotly.graph_objects as go
 from app.figures import FONT
 
 SIGNED_SCALE = "RdBu_r"  # blue (against) - white (nothing) - red (for)
+# Over a picture, "nothing" is see-through so the picture a person recognises stays visible,
+# and colour grows with the evidence: blue (against) - clear (nothing) - red (for).
+SIGNED_OVERLAY_SCALE = [
+    [0.0, "rgba(33,102,172,0.9)"],
+    [0.35, "rgba(67,147,195,0.45)"],
+    [0.5, "rgba(255,255,255,0)"],
+    [0.65, "rgba(244,109,67,0.45)"],
+    [1.0, "rgba(215,25,28,0.9)"],
+]
 POSITIVE_SCALE = [
     [0.0, "rgba(255,255,255,0)"],
-    [0.3, "rgba(253,174,97,0.6)"],
-    [1.0, "rgba(215,25,28,0.95)"],
+    [0.3, "rgba(254,224,139,0.2)"],
+    [0.65, "rgba(244,109,67,0.55)"],
+    [1.0, "rgba(215,25,28,0.9)"],
 ]
 SKIPPED_TOKENS = ("<pad>",)
 
@@ -62,10 +72,10 @@ def image_overlay_figure(
     attribution: np.ndarray,
     *,
     title: str | None = None,
-    opacity: float = 0.55,
     height: int = 320,
 ) -> go.Figure:
-    """The picture a person recognises (H, W, C uint8) with the attribution heatmap over it."""
+    """The picture a person recognises (H, W, C uint8) with the attribution heatmap over it;
+    pixels with no evidence stay clear, so the picture shows through."""
     heat = spatial_map(attribution)
     pixels = _rgb(image)
     if heat.shape != pixels.shape[:2]:
@@ -79,12 +89,20 @@ def image_overlay_figure(
             z=heat,
             zmin=zmin,
             zmax=zmax,
-            colorscale=SIGNED_SCALE if signed else POSITIVE_SCALE,
-            opacity=opacity if signed else 1.0,
+            colorscale=SIGNED_OVERLAY_SCALE if signed else POSITIVE_SCALE,
             showscale=False,
             hovertemplate="row %{y}, column %{x}: %{z:.3g}<extra></extra>",
         )
     )
+    _layout(fig, height=height, title=title)
+    fig.update_xaxes(visible=False, showgrid=False)
+    fig.update_yaxes(visible=False, showgrid=False, scaleanchor="x", autorange="reversed")
+    return fig
+
+
+def sample_figure(image: np.ndarray, *, title: str | None = None, height: int = 320) -> go.Figure:
+    """The picture itself (H, W, C uint8), large and sharp, as the model was shown it."""
+    fig = go.Figure(go.Image(z=_rgb(image), hoverinfo="skip"))
     _layout(fig, height=height, title=title)
     fig.update_xaxes(visible=False, showgrid=False)
     fig.update_yaxes(visible=False, showgrid=False, scaleanchor="x", autorange="reversed")

@@ -58,6 +58,18 @@ RUNS_NOTICE = "runs.notice"
 RUNS_URL_SEEN = "runs.url_seen"  # the run id last read from the URL (a new one takes over)
 RUNS_OVERLAY = "runs.overlay_cache"  # run id -> (recorded count, series) for finished runs
 
+# ---- Explain ---------------------------------------------------------------------------------
+EXPLAIN_RUN = "explain.run"
+EXPLAIN_SOURCE = "explain.source"  # the test set, its mistakes, an upload or a drawing
+EXPLAIN_INDEX = "explain.index"  # test sample number when browsing
+EXPLAIN_WRONG_CHOICE = "explain.wrong_index"  # test sample number among the mistakes
+EXPLAIN_METHODS = "explain.methods"
+EXPLAIN_SANITY = "explain.sanity"  # run the model-randomization trust check too
+EXPLAIN_UPLOAD = "explain.upload"
+EXPLAIN_CANVAS = "explain.canvas."  # prefix + the clear count: a new key, a clean canvas
+EXPLAIN_CANVAS_CLEARS = "explain.canvas_clears"  # times the canvas was cleared
+EXPLAIN_STROKE = "explain.stroke"  # brush width on the canvas, in screen pixels
+
 # ---- pages, as st.switch_page / st.page_link want them (relative to app/main.py) -------------
 PAGE_BUILD = "../pages/build.py"
 PAGE_DATA = "../pages/data.py"
@@ -66,7 +78,7 @@ PAGE_RUNS = "../pages/runs.py"
 PAGE_EXPLAIN = "../pages/explain.py"
 
 # ---- query parameters (the part of the state that lives in the URL) ---------------------------
-QP_RUN = "run"  # Train: the run on screen; Runs: the run in detail
+QP_RUN = "run"  # Train: the run on screen; Runs: the run in detail; Explain: the run asked
 QP_DRAFT = "draft"  # Build: the spec being edited, compressed
 QP_SPEC = "spec"  # Build: a saved spec to open ("name" or "name@version")
 

@@ -5,26 +5,20 @@ from __future__ import annotations
 import threading
 
 import streamlit as st
+from streamlit_drawable_canvas import st_canvas
 
 from app import figures_explain, state
 from core import runs
 from core.errors import StudioError
 from core.explain import METHOD_TITLES, METHODS, TEXT_METHODS, attention_maps, explain
 from core.explain.layers import find_last_conv
-from core.explain.samples import image_sample, misclassified
-
-# this page's session-state keys (named here until app.state gains an Explain section)
-RUN_CHOICE = "explain.run"
-SOURCE = "explain.source"
-INDEX = "explain.index"
-WRONG_CHOICE = "explain.wrong_index"
-METHOD_CHOICE = "explain.methods"
-SANITY = "explain.sanity"
-UPLOAD = "explain.upload"
+from core.explain.samples import drawing_colors, drawn_sample, image_sample, misclassified
 
 BROWSE = "Browse the test set"
 WRONG = "Only the ones it got wrong"
 UPLOADED = "Upload an image"
+DRAWN = "Draw one yourself"
+CANVAS_SIZE = 280  # screen pixels: big enough to draw with a mouse, square like the pictures
 LEGEND = (
     "Red marks what pushed the model towards its answer, blue what pushed it away. "
     "The sentence above was measured: the studio hid the most important tenth of the input "
@@ -60,23 +54,27 @@ def choose_run():
     by_id = {run.id: run for run in trained}
     wanted = state.query_param(state.QP_RUN)
     if wanted and wanted.isdigit() and int(wanted) in by_id:
-        state.put(RUN_CHOICE, int(wanted))
-    if state.get(RUN_CHOICE) not in by_id:
-        state.put(RUN_CHOICE, trained[0].id)
+        state.put(state.EXPLAIN_RUN, int(wanted))
+    if state.get(state.EXPLAIN_RUN) not in by_id:
+        state.put(state.EXPLAIN_RUN, trained[0].id)
     run_id = st.selectbox(
-        "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key=RUN_CHOICE
+        "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key=state.EXPLAIN_RUN
     )
     state.set_query_param(state.QP_RUN, str(run_id))
     return by_id[run_id]
 
 
 def choose_sample(run, dataset):
-    """(sample, true class index or None, caption) from the test set or an upload."""
-    sources = [BROWSE, WRONG] + ([UPLOADED] if dataset.modality == "image" else [])
-    source = st.radio("Sample", sources, horizontal=True, key=SOURCE)
+    """(sample, true class index or None, caption) from the test set, an upload or a drawing."""
+    sources = [BROWSE, WRONG] + ([UPLOADED, DRAWN] if dataset.modality == "image" else [])
+    source = st.radio("Sample", sources, horizontal=True, key=state.EXPLAIN_SOURCE)
     test = dataset.test
+    if source == DRAWN:
+        return drawn_sample(dataset, draw(dataset)), None, "your drawing"
     if source == UPLOADED:
-        upload = st.file_uploader("An image (PNG or JPEG)", type=["png", "jpg", "jpeg"], key=UPLOAD)
+        upload = st.file_uploader(
+            "An image (PNG or JPEG)", type=["png", "jpg", "jpeg"], key=state.EXPLAIN_UPLOAD
+        )
         if upload is None:
             st.info("Upload a picture to see what the model makes of it.")
             st.stop()
@@ -90,14 +88,46 @@ def choose_sample(run, dataset):
             f"{len(wrong)} test samples it gets wrong",
             wrong,
             format_func=lambda i: f"#{i}: a {dataset.class_names[int(test.y[i])]}",
-            key=WRONG_CHOICE,
+            key=state.EXPLAIN_WRONG_CHOICE,
         )
     else:
         index = st.number_input(
-            f"Test sample (0–{len(test) - 1})", 0, len(test) - 1, 0, step=1, key=INDEX
+            f"Test sample (0–{len(test) - 1})", 0, len(test) - 1, 0, step=1, key=state.EXPLAIN_INDEX
         )
     index = int(index)
     return test.x[index], int(test.y[index]), f"test sample #{index}"
+
+
+def clear_canvas() -> None:
+    state.put(state.EXPLAIN_CANVAS_CLEARS, state.get(state.EXPLAIN_CANVAS_CLEARS, 0) + 1)
+
+
+def draw(dataset):
+    """The canvas in the dataset's colours; stops the page until something is drawn."""
+    ink, paper = drawing_colors(dataset)
+    canvas, controls = st.columns([1, 2])
+    stroke = controls.slider("Brush width", 10, 60, 30, key=state.EXPLAIN_STROKE)
+    controls.button("Clear the drawing", on_click=clear_canvas, icon=":material/ink_eraser:")
+    controls.caption(
+        "Draw with the mouse, large enough to fill most of the square: the pictures the model "
+        "learned from fill their frame."
+    )
+    with canvas:
+        st.space("small")  # room for the canvas's own toolbar, which sits above it
+        drawing = st_canvas(
+            stroke_width=stroke,
+            stroke_color=ink,
+            background_color=paper,
+            height=CANVAS_SIZE,
+            width=CANVAS_SIZE,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key=f"{state.EXPLAIN_CANVAS}{state.get(state.EXPLAIN_CANVAS_CLEARS, 0)}",
+        )
+    if drawing.image_data is None or not (drawing.json_data or {}).get("objects"):
+        st.info("Draw on the square to see what the model makes of it.")
+        st.stop()
+    return drawing.image_data
 
 
 def choose_methods(model, dataset) -> tuple[list[str], bool]:
@@ -115,12 +145,12 @@ def choose_methods(model, dataset) -> tuple[list[str], bool]:
         default=[m for m in default if m in offered],
         format_func=METHOD_TITLES.get,
         max_selections=3,
-        key=METHOD_CHOICE,
+        key=state.EXPLAIN_METHODS,
     )
     sanity = columns[1].toggle(
         "Trust check",
         value=True,
-        key=SANITY,
+        key=state.EXPLAIN_SANITY,
         help="Also explain a copy of the model with random weights: if the picture hardly "
         "changes, it shows the input rather than what the model learned.",
     )
@@ -128,30 +158,51 @@ def choose_methods(model, dataset) -> tuple[list[str], bool]:
 
 
 def show(explanations, dataset, x, model, lock) -> None:
+    """The sentence first, then the warnings, then the pictures (the sample itself beside them
+    for images), then the top-3 probabilities."""
     first = explanations[0]
-    st.markdown(f"#### {first.summary}")
-    for explanation in explanations:
-        for warning in explanation.warnings:
-            st.warning(f"**{METHOD_TITLES[explanation.method]}**: {warning}", icon="⚠️")
-    st.plotly_chart(
-        figures_explain.probability_bars_figure(first.probabilities, title="Top 3"),
-        key="explain.top3",
-    )
-    human = dataset.human(x)
-    for column, explanation in zip(st.columns(len(explanations)), explanations, strict=True):
-        title = METHOD_TITLES[explanation.method]
-        column.plotly_chart(
-            figures_explain.explanation_figure(
-                explanation.modality,
-                human,
-                explanation.attribution.numpy(),
-                tokens=explanation.tokens,
-                title=title,
-            ),
-            key=f"explain.figure.{explanation.method}",
+    with st.container(border=True):
+        st.markdown(f"#### {first.summary}")
+        for explanation in explanations:
+            for warning in explanation.warnings:
+                st.warning(f"**{METHOD_TITLES[explanation.method]}**: {warning}", icon="⚠️")
+        checked = [
+            METHOD_TITLES[e.method]
+            for e in explanations
+            if e.randomization_correlation is not None and not e.warnings
+        ]
+        if checked:
+            st.success(
+                f"Trust check passed ({', '.join(checked)}): the same model with random weights "
+                "gives a different picture, so these pictures show what this model learned.",
+                icon=":material/verified:",
+            )
+        human = dataset.human(x)
+        plain = 1 if dataset.modality == "image" else 0
+        columns = st.columns(plain + len(explanations))
+        if plain:
+            columns[0].plotly_chart(
+                figures_explain.sample_figure(human, title="What the model was shown"),
+                key="explain.sample",
+            )
+        for column, explanation in zip(columns[plain:], explanations, strict=True):
+            column.plotly_chart(
+                figures_explain.explanation_figure(
+                    explanation.modality,
+                    human,
+                    explanation.attribution.numpy(),
+                    tokens=explanation.tokens,
+                    title=METHOD_TITLES[explanation.method],
+                ),
+                key=f"explain.figure.{explanation.method}",
+            )
+            column.caption(explanation.summary.split(". ", 1)[-1])
+        bars, legend = st.columns([1, 1])
+        bars.plotly_chart(
+            figures_explain.probability_bars_figure(first.probabilities, title="Top 3"),
+            key="explain.top3",
         )
-        column.caption(explanation.summary.split(". ", 1)[-1])
-    st.caption(LEGEND)
+        legend.caption(LEGEND)
     with lock:
         maps = attention_maps(model, x, dataset=dataset)
     if maps:

@@ -1,4 +1,5 @@
-"""Choosing what to explain: the samples a model gets wrong, or a picture a person uploads."""
+"""Choosing what to explain: the samples a model gets wrong, or a picture a person uploads or
+draws."""
 
 from __future__ import annotations
 
@@ -42,19 +43,67 @@ def image_sample(dataset: Any, data: bytes) -> Tensor:
     """
     from PIL import Image, UnidentifiedImageError
 
-    if getattr(dataset, "modality", None) != "image":
-        raise ExplainError(f"{dataset.name!r} is not an image dataset; pick one of its samples")
-    channels, height, width = dataset.sample_shape
+    _require_images(dataset)
     try:
         picture = Image.open(io.BytesIO(data))
-        picture = picture.convert("L" if channels == 1 else "RGB").resize((width, height))
+        raw = _resized(dataset, picture)
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise ExplainError(
             f"could not read the upload as an image (PNG or JPEG): {error}"
         ) from error
-    raw = torch.tensor(np.asarray(picture, dtype=np.float32) / 255.0)
-    raw = raw.unsqueeze(0) if channels == 1 else raw.permute(2, 0, 1)  # (C, H, W)
-    typical = float(dataset.denormalize(dataset.train.x[:256]).mean())
+    typical = _typical_brightness(dataset)
     if abs((1 - float(raw.mean())) - typical) < abs(float(raw.mean()) - typical):
         raw = 1 - raw
     return dataset.normalize(raw)
+
+
+def drawing_colors(dataset: Any) -> tuple[str, str]:
+    """(ink, paper) colours for drawing a sample by hand, as the dataset's pictures look:
+    white on black for digits, black on white for datasets of mostly light pictures."""
+    _require_images(dataset)
+    return ("#FFFFFF", "#000000") if _typical_brightness(dataset) < 0.5 else ("#000000", "#FFFFFF")
+
+
+def drawn_sample(dataset: Any, rgba: np.ndarray) -> Tensor:
+    """A drawing from the canvas, (H, W, 4) uint8 RGBA, as one normalized sample.
+
+    Transparent pixels are the paper `drawing_colors` gives; the ink keeps its place (a stroke
+    in the top-left stays top-left); the picture is resized like an upload and inverted when
+    its paper is light and the dataset's is dark, or the other way round.
+    """
+    from PIL import Image
+
+    _require_images(dataset)
+    pixels = np.asarray(rgba)
+    if pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
+        raise ExplainError(f"a drawing must be (height, width, RGBA); got shape {pixels.shape}")
+    colour = pixels[..., :3].astype(np.float32) / 255.0  # (H, W, 3)
+    alpha = pixels[..., 3:].astype(np.float32) / 255.0 if pixels.shape[2] == 4 else 1.0
+    paper_colour = 1.0 if drawing_colors(dataset)[1] == "#FFFFFF" else 0.0
+    flat = colour * alpha + paper_colour * (1 - alpha)
+    # the paper covers most of a drawing, so the median brightness is the paper's
+    light_paper = float(np.median(flat.mean(axis=-1))) >= 0.5
+    picture = Image.fromarray((flat * 255).round().astype(np.uint8))
+    # area averaging: a thick stroke becomes grey levels without ringing (digits were made so)
+    raw = _resized(dataset, picture, resample=Image.Resampling.BOX)
+    if light_paper != (_typical_brightness(dataset) >= 0.5):
+        raw = 1 - raw
+    return dataset.normalize(raw)
+
+
+def _require_images(dataset: Any) -> None:
+    if getattr(dataset, "modality", None) != "image":
+        raise ExplainError(f"{dataset.name!r} is not an image dataset; pick one of its samples")
+
+
+def _resized(dataset: Any, picture: Any, *, resample: int | None = None) -> Tensor:
+    """A PIL picture -> raw (C, H, W) values in [0, 1] at the dataset's size and colours."""
+    channels, height, width = dataset.sample_shape
+    picture = picture.convert("L" if channels == 1 else "RGB").resize((width, height), resample)
+    raw = torch.tensor(np.asarray(picture, dtype=np.float32) / 255.0)
+    return raw.unsqueeze(0) if channels == 1 else raw.permute(2, 0, 1)  # (C, H, W)
+
+
+def _typical_brightness(dataset: Any) -> float:
+    """Mean raw brightness of the training pictures (digits: about 0.3, dark paper)."""
+    return float(dataset.denormalize(dataset.train.x[:256]).mean())

@@ -1,5 +1,6 @@
 """End to end in a real browser: build a CNN from the palette, train it on digits while the loss
-curve fills in, reload mid-run, and open the finished run's confusion matrix."""
+curve fills in, reload mid-run, open the finished run's confusion matrix, and ask it why it got a
+digit wrong."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def set_number(page, label: str, value: int) -> None:
     wait_for(lambda: box.input_value() == str(value), timeout=30, what=f"{label} = {value}")
 
 
-def test_build_train_watch_reload_and_read_the_confusion_matrix(browser_page, studio):
+def test_build_train_watch_reload_read_the_confusion_matrix_and_explain(browser_page, studio):
     page = browser_page
     page.goto(studio)
     page.get_by_text("Build a model").wait_for()
@@ -126,3 +127,23 @@ def test_build_train_watch_reload_and_read_the_confusion_matrix(browser_page, st
     page.set_viewport_size({"width": 1440, "height": 1900})  # the whole page in one picture
     page.get_by_text("Accuracy per class (test split)").wait_for()
     shoot(page, "5-runs")
+
+    # why did it say that? one of its mistakes, one sentence, the pictures
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    page.get_by_role("link", name="Explain its predictions").click()
+    wait_for(lambda: "explain" in address(page), timeout=30, what="the Explain page")
+    assert "run=1" in address(page)
+    page.get_by_text("Explaining test sample #0.").wait_for()
+    page.get_by_text("Only the ones it got wrong").click()
+    summary = page.get_by_text(re.compile(r"it is actually|gets every test sample right"))
+    summary.first.wait_for()
+    if "it is actually" in summary.first.inner_text():
+        assert summary.first.inner_text().startswith("The model")
+        wait_for(
+            lambda: page.locator(".js-plotly-plot .heatmaplayer").count() >= 1,
+            timeout=30,
+            what="a heatmap over the digit",
+        )
+    page.set_viewport_size({"width": 1440, "height": 1700})
+    page.get_by_text("Red marks what pushed the model").wait_for()
+    shoot(page, "6-explain")
