@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,6 +17,7 @@ from core.cli.main import main as studio
 from core.store import db
 from core.store import repository as repo
 from tests.conftest import REPO
+from tests.polling import wait_for
 
 T = TypeVar("T")
 
@@ -35,18 +34,6 @@ DIGITS_CNN = {
     ],
 }
 TINY_MLP = {"name": "tiny", "layers": [{"type": "Flatten"}, {"type": "Linear"}]}
-
-
-def wait_for(check: Callable[[], T], *, timeout: float, what: str, every: float = 0.02) -> T:
-    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 class Worker:

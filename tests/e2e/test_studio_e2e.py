@@ -4,11 +4,12 @@ digit wrong."""
 
 from __future__ import annotations
 
+import functools
 import re
-import time
 
 import pytest
 
+from tests import polling
 from tests.e2e.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.e2e
@@ -16,15 +17,7 @@ pytestmark = pytest.mark.e2e
 POINTS = re.compile(r"train loss ([\d,]+)")
 
 
-def wait_for(check, *, timeout: float, what: str, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
+wait_for = functools.partial(polling.wait_for, every=0.5)  # a page reload is slow
 
 
 def address(page) -> str:

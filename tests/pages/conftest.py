@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import state
+from tests import polling
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRYPOINT = REPO / "app" / "main.py"
@@ -45,16 +46,7 @@ def blocks(at: AppTest) -> list:
     return at.session_state[state.DRAFT].blocks
 
 
-def wait_for(check: Callable[[], object], *, timeout: float, what: str, every: float = 0.3):
-    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
+wait_for = functools.partial(polling.wait_for, every=0.3)  # each check reruns a page
 
 
 @pytest.fixture
