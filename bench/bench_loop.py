@@ -339,8 +339,8 @@ def time_to_accuracy(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="overhead runs (median is shown)")
-    parser.add_argument("--overhead-epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="overhead runs (median is shown)")
+    parser.add_argument("--overhead-epochs", type=int, default=20)  # short runs are all noise
     parser.add_argument("--textbook-epochs", type=int, default=2)
     parser.add_argument("--device", default="auto")
     parser.add_argument(
