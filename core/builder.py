@@ -370,6 +370,15 @@ class SpecModel(nn.Module):
         }
 
 
+def trace_or_raise(spec: dict[str, Any], **facts: Any) -> tuple[dict[str, Any], Trace]:
+    """The validated spec and its trace (`facts` as for `trace`); raises the first SpecError."""
+    normalized = validate_spec(spec)
+    traced = trace(normalized, **facts)
+    if not traced.ok:
+        raise traced.error or SpecError("the spec cannot be built")
+    return normalized, traced
+
+
 def build_model(
     spec: dict[str, Any],
     *,
@@ -381,17 +390,12 @@ def build_model(
     """The spec as a trainable `SpecModel` (weights initialized by PyTorch's defaults, on the
     CPU); raises SpecError naming the first layer that cannot be built, or the last layer when
     `num_classes` is given and the model does not end with (num_classes,)."""
-    normalized = validate_spec(spec)
-    traced = trace(
-        normalized,
+    normalized, traced = trace_or_raise(
+        spec,
         input_shape=input_shape,
         num_classes=num_classes,
         input_dtype=input_dtype,
         vocab_size=vocab_size,
+        finished=True,  # training needs one score per class whatever the last layer is
     )
-    if not traced.ok:
-        raise traced.error
-    unfinished = check_output(traced.layers, len(normalized["layers"]) - 1, num_classes)
-    if unfinished:  # training needs one score per class whatever the last layer is
-        raise unfinished
     return SpecModel(traced, normalized)

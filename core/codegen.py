@@ -16,9 +16,8 @@ from typing import Any
 import torch
 
 from core import studio_layers
-from core.builder import Step, Trace, trace
-from core.errors import SpecError
-from core.spec import INPUT, validate_spec
+from core.builder import Step, Trace, trace_or_raise
+from core.spec import INPUT
 
 INDENT = "    "
 MAX_LINE = 100
@@ -34,16 +33,13 @@ def generate_code(
 ) -> str:
     """Python source of an `nn.Module` class for `spec` (named from the spec's name, e.g.
     "seed-lenet" -> SeedLenet), instantiable without arguments; raises SpecError."""
-    normalized = validate_spec(spec)
-    traced = trace(
-        normalized,
+    normalized, traced = trace_or_raise(
+        spec,
         input_shape=input_shape,
         num_classes=num_classes,
         input_dtype=input_dtype,
         vocab_size=vocab_size,
     )
-    if not traced.ok:
-        raise traced.error or SpecError("the spec cannot be built")
     studio = studio_classes_used(traced.steps)
     class_name = class_name_for(traced.name, {cls.__name__ for cls in studio})
     description = normalized.get("description")
