@@ -13,20 +13,7 @@ import pytest
 
 from core.cli.main import main as studio
 from tests.conftest import REPO
-
-DIGITS_CNN = {
-    "name": "digits-cnn",
-    "layers": [
-        {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1},
-        {"type": "ReLU"},
-        {"type": "MaxPool2d", "kernel_size": 2},
-        {"type": "Flatten"},
-        {"type": "Linear", "out_features": 64},
-        {"type": "ReLU"},
-        {"type": "Linear"},
-    ],
-}
-TINY_MLP = {"name": "tiny", "layers": [{"type": "Flatten"}, {"type": "Linear"}]}
+from tests.specs import DIGITS_CNN, TINY_MLP
 
 
 @pytest.fixture

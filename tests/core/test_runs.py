@@ -11,20 +11,8 @@ from core import runs
 from core.errors import DataError, NotFoundError, SettingsError, SpecError, TrainingError
 from core.store import db
 from core.store import repository as repo
+from tests.specs import DIGITS_CNN, TINY_MLP
 
-DIGITS_CNN = {
-    "name": "digits-cnn",
-    "layers": [
-        {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1},
-        {"type": "ReLU"},
-        {"type": "MaxPool2d", "kernel_size": 2},
-        {"type": "Flatten"},
-        {"type": "Linear", "out_features": 64},
-        {"type": "ReLU"},
-        {"type": "Linear"},
-    ],
-}
-TINY_MLP = {"name": "tiny", "layers": [{"type": "Flatten"}, {"type": "Linear"}]}
 FAST = {"epochs": 2, "batch_size": 64, "device": "cpu"}
 
 

@@ -18,10 +18,11 @@ from core.store import db
 from core.store import repository as repo
 from tests.conftest import REPO
 from tests.polling import wait_for
+from tests.specs import TINY_MLP
 
 T = TypeVar("T")
 
-DIGITS_CNN = {
+NARROW_DIGITS_CNN = {
     "name": "digits-cnn",
     "layers": [
         {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1},
@@ -33,7 +34,6 @@ DIGITS_CNN = {
         {"type": "Linear"},
     ],
 }
-TINY_MLP = {"name": "tiny", "layers": [{"type": "Flatten"}, {"type": "Linear"}]}
 
 
 class Worker:
@@ -93,10 +93,10 @@ def status(run_id: int) -> str:
 @pytest.mark.slow
 def test_a_killed_worker_s_run_resumes_elsewhere_with_the_uninterrupted_result(workers):
     config = {"epochs": 8, "batch_size": 32, "device": "cpu", "seed": 3, "log_every": 5}
-    reference = runs.train_run_foreground(spec=DIGITS_CNN, dataset="digits", config=config)
+    reference = runs.train_run_foreground(spec=NARROW_DIGITS_CNN, dataset="digits", config=config)
     assert reference["status"] == "completed"
 
-    run_id = runs.submit_run(spec=DIGITS_CNN, dataset="digits", config=config)
+    run_id = runs.submit_run(spec=NARROW_DIGITS_CNN, dataset="digits", config=config)
     first = workers()
     wait_for(lambda: runs.list_checkpoints(run_id), timeout=120, what="the first checkpoint")
     first.process.send_signal(signal.SIGKILL)
@@ -136,7 +136,7 @@ def test_two_workers_train_ten_queued_runs_each_exactly_once(workers):
 @pytest.mark.slow
 def test_pause_resume_stop_from_another_process_and_sigterm_requeues(workers, capsys):
     long = {"epochs": 200, "batch_size": 16, "device": "cpu", "log_every": 5}
-    run_id = runs.submit_run(spec=DIGITS_CNN, dataset="digits", config=long)
+    run_id = runs.submit_run(spec=NARROW_DIGITS_CNN, dataset="digits", config=long)
     worker = workers()
     wait_for(lambda: runs.get_run(run_id).step > 0, timeout=120, what="training to start")
 
@@ -155,7 +155,7 @@ def test_pause_resume_stop_from_another_process_and_sigterm_requeues(workers, ca
     capsys.readouterr()
 
     # SIGTERM mid-run: the step finishes, the run is checkpointed and queued for another worker
-    second = runs.submit_run(spec=DIGITS_CNN, dataset="digits", config=long)
+    second = runs.submit_run(spec=NARROW_DIGITS_CNN, dataset="digits", config=long)
     wait_for(lambda: runs.get_run(second).step > 0, timeout=60, what="the second run to start")
     worker.process.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=60) == 0, worker.log.read_text()

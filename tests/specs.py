@@ -1,0 +1,17 @@
+"""Small model specs shared by the tests that train (kept tiny so runs take seconds)."""
+
+from __future__ import annotations
+
+DIGITS_CNN = {
+    "name": "digits-cnn",
+    "layers": [
+        {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1},
+        {"type": "ReLU"},
+        {"type": "MaxPool2d", "kernel_size": 2},
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 64},
+        {"type": "ReLU"},
+        {"type": "Linear"},
+    ],
+}
+TINY_MLP = {"name": "tiny", "layers": [{"type": "Flatten"}, {"type": "Linear"}]}
