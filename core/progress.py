@@ -66,7 +66,8 @@ class ProgressBar:
     def update(self, done: int, note: str = "", *, force: bool = False) -> None:
         self.done = done
         now = time.perf_counter()
-        if not force and now - self._last_draw < self.min_interval_s and done < self.total:
+        finishing = done >= self.total and self.interactive  # a log gets its last line from close()
+        if not force and now - self._last_draw < self.min_interval_s and not finishing:
             return
         self._last_draw = now
         if self.interactive:

@@ -167,7 +167,7 @@ def train_command(args: argparse.Namespace) -> int:
             interrupted=interrupted,
         )
     if bar is not None:
-        bar.update(result["steps"] or 0, force=True)
+        bar.done = result["steps"] or 0
         bar.close(_summary_note(result))
     if args.json:
         _print_json(result)
