@@ -73,10 +73,13 @@ def build_dataset(
     kept, carved = carve(n_train, val_fraction, seed=seed, labels=labels)
     kept_t, carved_t = torch.from_numpy(kept), torch.from_numpy(carved)
     normalization = normalization_for(modality, train_x[kept_t])
+    target = target_normalization_for(train_y[kept_t]) if task == "regression" else None
 
     def split(x: torch.Tensor, y: torch.Tensor, indices: torch.Tensor) -> Split:
         if modality != "text":
             x = ((x - normalization.mean) / normalization.std).to(torch.float32).contiguous()
+        if target is not None:  # targets of any scale train well with the default settings
+            y = ((y - target.mean) / target.std).to(torch.float32)
         return Split(x=x, y=y.contiguous(), indices=indices.to(torch.int64))
 
     return Dataset(
@@ -89,8 +92,17 @@ def build_dataset(
         val=split(train_x[carved_t], train_y[carved_t], source_train[carved_t]),
         test=split(test_x, test_y, source_test),
         normalization=normalization,
+        target_normalization=target,
         **fields,
     )
+
+
+def target_normalization_for(y: torch.Tensor) -> Normalization:
+    """Mean and std of regression targets on train (std 1 where a target is constant)."""
+    y = y.to(torch.float64)
+    std = y.std(dim=0, unbiased=False) if len(y) > 1 else torch.ones(y.shape[1:], dtype=y.dtype)
+    std = torch.where(std > 1e-12, std, torch.ones_like(std))
+    return Normalization(mean=y.mean(dim=0).to(torch.float32), std=std.to(torch.float32))
 
 
 def upload_splits(

@@ -97,6 +97,9 @@ class Dataset:
     test: Split
     normalization: Normalization
     vocabulary: list[str] | None = None  # text only: id -> token, <pad>=0, <unk>=1
+    # regression only: y is stored standardized with these train statistics; MAE and predictions
+    # are reported in the target's own units through `denormalize_target`
+    target_normalization: Normalization | None = None
     feature_names: list[str] | None = None  # tabular only: column names in feature order
     target_name: str | None = None  # the label / target column of an upload
     description: str = ""
@@ -153,11 +156,19 @@ class Dataset:
         mean, std = self._statistics(x.device)
         return x.to(torch.float32) * std + mean
 
+    def denormalize_target(self, y: Tensor) -> Tensor:
+        """Stored (standardized) regression targets or predictions -> the target's own units."""
+        if self.target_normalization is None:
+            return y
+        mean, std = self.target_normalization.mean, self.target_normalization.std
+        return y.to(torch.float32) * std.to(y.device) + mean.to(y.device)
+
     def label_name(self, y: int | float | Tensor) -> str:
-        """A class index as its name, or a regression target as a number."""
-        value = y.item() if isinstance(y, Tensor) else y
+        """A class index as its name, or a regression target (as stored) in its own units."""
         if self.task == "classification":
+            value = y.item() if isinstance(y, Tensor) else y
             return self.class_names[int(value)]
+        value = self.denormalize_target(torch.as_tensor(y, dtype=torch.float32)).reshape(-1)[0]
         return f"{float(value):.4g}"
 
     def human(self, x: Tensor) -> Any:

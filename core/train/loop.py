@@ -147,6 +147,8 @@ class _Fit:
         if self.task not in ("classification", "regression"):
             raise TrainingError(f"dataset task {self.task!r} is not classification or regression")
         self.num_classes = int(dataset.num_classes) if self.task == "classification" else 0
+        target = getattr(dataset, "target_normalization", None)  # regression targets' train std
+        self.target_scale = float(target.std.reshape(-1)[0]) if target is not None else 1.0
         train = _split(dataset, "train")
         if train is None:
             raise SettingsError("the training set is empty; there is nothing to train on")
@@ -389,6 +391,7 @@ class _Fit:
                     batch_size=batch,
                     autocast=self._autocast(),
                     with_confusion=confusion,
+                    target_scale=self.target_scale,
                 )
             except torch.OutOfMemoryError:
                 if batch <= self.config.batch_size:

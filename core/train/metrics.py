@@ -65,11 +65,14 @@ def evaluate(
     batch_size: int = DEFAULT_EVAL_BATCH,
     autocast: AbstractContextManager | None = None,
     with_confusion: bool = False,
+    target_scale: float = 1.0,
 ) -> dict[str, object]:
     """Loss and accuracy (or MAE/R²) of `model` on (x, y), in eval mode, in large batches.
 
     Returns floats keyed loss / accuracy or loss / mae / r2, and `confusion` (list of lists)
-    when asked. The caller restores train mode.
+    when asked. `target_scale` turns the MAE of standardized targets back into the target's own
+    units (R² does not depend on the scale; the loss stays on the standardized targets). The
+    caller restores train mode.
     """
     was_training = model.training
     model.eval()
@@ -117,4 +120,4 @@ def evaluate(
     loss, mae, r2_value = torch.stack(
         [loss_sum / max(count, 1), abs_sum / max(count * columns, 1), r2]
     ).tolist()
-    return {"loss": loss, "mae": mae, "r2": r2_value}
+    return {"loss": loss, "mae": mae * target_scale, "r2": r2_value}

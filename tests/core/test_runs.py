@@ -215,3 +215,28 @@ def test_a_device_this_machine_lacks_is_accepted_when_a_live_worker_has_it():
     assert runs.get_run(run_id).status == "queued"
     with pytest.raises(SettingsError, match="live workers have: cuda:1"):
         runs.submit_run(spec=TINY_MLP, dataset="digits", config={**FAST, "device": "cuda:2"})
+
+
+def test_regression_on_targets_in_the_thousands_trains_and_reports_mae_in_their_units(tmp_path):
+    import csv
+
+    generator = torch.Generator().manual_seed(0)
+    features = torch.rand(400, 3, generator=generator)
+    prices = 2000 + 800 * features[:, 0] - 500 * features[:, 1] + 5 * torch.randn(400)
+    path = tmp_path / "houses.csv"
+    with open(path, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["rooms", "age", "noise", "price"])
+        writer.writerows([*f.tolist(), float(p)] for f, p in zip(features, prices, strict=True))
+    spec = {"name": "mlp", "layers": [{"type": "Linear", "out_features": 32}, {"type": "ReLU"},
+                                      {"type": "Linear"}]}  # fmt: skip
+    result = runs.train_run_foreground(spec=spec, dataset=f"csv:{path}", config={"epochs": 30})
+    assert result["status"] == "completed", result["error"]
+    metrics = runs.get_run(result["run_id"]).result["metrics"]
+    assert metrics["test_r2"] > 0.9
+    model, dataset, _ = runs.load_run_model(result["run_id"])
+    with torch.no_grad():
+        predicted = dataset.denormalize_target(model(dataset.test.x).squeeze(-1))
+    truth = dataset.denormalize_target(dataset.test.y)
+    assert metrics["test_mae"] == pytest.approx(float((predicted - truth).abs().mean()), rel=1e-3)
+    assert metrics["test_mae"] < 60  # in dollars, against prices of about 1,500 to 2,800

@@ -190,3 +190,18 @@ def test_bad_options_are_refused(tmp_path: Path) -> None:
         load_dataset(f"csv:{path}?task=maybe")
     with pytest.raises(DataError, match=r"does not exist"):
         load_dataset(f"csv:{tmp_path / 'absent.csv'}")
+
+
+def test_regression_targets_are_standardized_on_train_and_read_back_in_their_units(
+    tmp_path: Path,
+) -> None:
+    rows = [[i, (i * 7) % 11, 1000.0 + 50.0 * i + 0.5] for i in range(60)]
+    dataset = load_dataset(f"csv:{write_csv(tmp_path / 'prices.csv', ['a', 'b', 'price'], rows)}")
+    train_y = dataset.train.y
+    assert abs(float(train_y.mean())) < 1e-5 and abs(float(train_y.std(unbiased=False)) - 1) < 1e-4
+    raw = {row[2] for row in rows}
+    for split in (dataset.train, dataset.val, dataset.test):
+        for stored in split.y[:5]:
+            back = float(dataset.denormalize_target(stored))
+            assert min(abs(back - r) for r in raw) < 1e-2  # every target comes back exactly
+            assert dataset.label_name(stored) == f"{back:.4g}"
