@@ -23,19 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.specs import DIGITS_CNN  # noqa: E402
+
 GOAL_P95_S = 1.0
-SPEC = {
-    "name": "bench-cnn",
-    "layers": [
-        {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1},
-        {"type": "ReLU"},
-        {"type": "MaxPool2d", "kernel_size": 2},
-        {"type": "Flatten"},
-        {"type": "Linear", "out_features": 64},
-        {"type": "ReLU"},
-        {"type": "Linear"},
-    ],
-}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -56,7 +46,7 @@ def main() -> int:
     from core import runs
 
     config = {"epochs": 1000, "batch_size": 32, "device": "cpu", "log_every": 2}
-    run_id = runs.submit_run(spec=SPEC, dataset="digits", config=config)
+    run_id = runs.submit_run(spec=DIGITS_CNN, dataset="digits", config=config)
     worker = subprocess.Popen(
         [sys.executable, "-m", "core.cli", "worker", "--quiet", "--poll", "0.05"],
         cwd=REPO,

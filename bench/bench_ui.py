@@ -25,6 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.specs import DIGITS_CNN  # noqa: E402
+
 HOME = Path(tempfile.mkdtemp(prefix="studio-bench-ui-"))
 os.environ["STUDIO_HOME"] = str(HOME)
 os.environ["STUDIO_DATABASE_URL"] = f"sqlite:///{HOME / 'studio.db'}"
@@ -33,19 +35,6 @@ from app import live as live_curves  # noqa: E402
 from core import runs  # noqa: E402
 from core.store import db  # noqa: E402
 from core.store import repository as repo  # noqa: E402
-
-SPEC = {
-    "name": "bench-cnn",
-    "layers": [
-        {"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1},
-        {"type": "ReLU"},
-        {"type": "MaxPool2d", "kernel_size": 2},
-        {"type": "Flatten"},
-        {"type": "Linear", "out_features": 64},
-        {"type": "ReLU"},
-        {"type": "Linear"},
-    ],
-}
 
 
 class Record:
@@ -59,7 +48,7 @@ def fake_run(points: int) -> int:
     worker = f"bench-{points}"
     run = db.call(
         repo.create_run,
-        spec=SPEC,
+        spec=DIGITS_CNN,
         dataset="digits",
         settings={"batch_size": 64},
         status="running",
@@ -202,7 +191,7 @@ class PagePoller:
 def bench_throughput(steps: int = 1500, pairs: int = 3) -> None:
     print("== 2. training throughput with a Train page polling every second")
     spec_path = HOME / "bench-cnn.json"
-    spec_path.write_text(json.dumps(SPEC))
+    spec_path.write_text(json.dumps(DIGITS_CNN))
     train_once(spec_path, 30)  # warm the dataset cache and the imports
     alone, watched, cpu_per_poll = [], [], []
     for _ in range(pairs):  # interleaved, so drift in machine load hits both sides alike

@@ -1,4 +1,4 @@
-"""Small model specs shared by the tests that train (kept tiny so runs take seconds)."""
+"""Small model specs shared by the tests and benchmarks that train (tiny: runs take seconds)."""
 
 from __future__ import annotations
 
