@@ -188,7 +188,7 @@ class PagePoller:
         self.thread.join()
 
 
-def bench_throughput(steps: int = 1500, pairs: int = 3) -> None:
+def bench_throughput(steps: int = 1500, pairs: int = 9) -> None:
     print("== 2. training throughput with a Train page polling every second")
     spec_path = HOME / "bench-cnn.json"
     spec_path.write_text(json.dumps(DIGITS_CNN))
