@@ -1,0 +1,170 @@
+"""Submitting runs: settings and spec checked once against the dataset, then queued for the
+workers or trained here in the foreground (`studio train`)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from core.config import get_settings
+from core.errors import SettingsError
+from core.runs.reading import get_run
+from core.runs.views import RunView
+from core.runs.workers import list_workers
+from core.store import db
+from core.store import repository as repo
+
+if TYPE_CHECKING:
+    from core.train.config import TrainConfig
+
+# progress(step, total_steps, latest_metrics) — called from the training thread, throttled by
+# the caller (the CLI's ProgressBar redraws at most every 0.2 s).
+ProgressFn = Callable[[int, int, dict[str, float]], None]
+
+
+# the keys `studio train --json` always carries under "metrics" (null when not recorded)
+TRAIN_JSON_METRICS = ("train_loss", "val_loss", "val_accuracy", "test_accuracy")
+
+
+def _config(config: TrainConfig | dict | None) -> TrainConfig:
+    from core.train import TrainConfig
+
+    if config is None:
+        return TrainConfig()
+    if isinstance(config, TrainConfig):
+        return config
+    return TrainConfig.from_dict(dict(config))
+
+
+def _check_spec(spec: dict, data: Any) -> None:
+    """Trace the spec against the dataset's shapes; the builder's SpecError when it fails."""
+    from core.builder import trace
+    from core.worker import model_facts
+
+    result = trace(spec, **model_facts(data), finished=True)
+    if not result.ok:
+        raise result.error
+
+
+def _spec_name(spec: dict, spec_name: str | None) -> str | None:
+    name = spec_name or (spec.get("name") if isinstance(spec, dict) else None)
+    return str(name) if name else None
+
+
+def submit_run(
+    *,
+    spec: dict,
+    dataset: str,
+    config: TrainConfig | dict | None = None,
+    spec_name: str | None = None,
+) -> int:
+    """Validate settings and spec against the dataset, then queue the run; nothing is queued on
+    error (SettingsError, SpecError, DataError)."""
+    from core.data import describe_dataset
+
+    settings = _config(config)
+    info = describe_dataset(dataset)
+    settings.validate(train_size=info.sizes.get("train"), task=info.task, check_device=False)
+    _check_device_somewhere(settings.device)
+    _check_spec(spec, info)
+    run = db.call(
+        repo.create_run,
+        spec=spec,
+        dataset=dataset,
+        settings=settings.to_dict(),
+        spec_name=_spec_name(spec, spec_name),
+    )
+    return run.id
+
+
+def _check_device_somewhere(device: str) -> None:
+    """A queued run may ask for a device that this machine lacks when a live worker has it
+    (workers on GPU machines share the database); otherwise it is refused before queueing."""
+    from core.train.devices import resolve_device
+
+    try:
+        resolve_device(device)
+    except SettingsError as error:
+        workers = [w.device for w in list_workers() if w.device]
+        if any(
+            label == device or label.startswith(f"{device}:") or label.startswith(f"{device} ")
+            for label in workers
+        ):
+            return
+        seen = "; live workers have: " + ", ".join(workers) if workers else "; no worker is alive"
+        raise SettingsError(f"{error}{seen}") from None
+
+
+def train_run_foreground(
+    *,
+    spec: dict,
+    dataset: str,
+    config: TrainConfig | dict | None = None,
+    spec_name: str | None = None,
+    progress: ProgressFn | None = None,
+    interrupted: threading.Event | None = None,
+) -> dict:
+    """Record a run and train it in this process through the worker's own code; returns the
+    `studio train --json` result dict. Setting `interrupted` pauses the run at the next step
+    (checkpointed; `request_resume` hands it to a worker)."""
+    from core import worker
+    from core.data import load_dataset
+
+    settings = _config(config)
+    data = load_dataset(dataset)
+    settings.validate(train_size=len(data.train), task=data.task)
+    _check_spec(spec, data)
+    worker_id = worker.new_worker_id("foreground")
+    db.call(
+        repo.register_worker,
+        worker_id=worker_id,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        device=None,
+        status="foreground",
+    )
+    try:
+        run = db.call(
+            repo.create_run,
+            spec=spec,
+            dataset=dataset,
+            settings=settings.to_dict(),
+            spec_name=_spec_name(spec, spec_name),
+            status="running",
+            worker_id=worker_id,
+        )
+        with worker.Heartbeat(worker_id, interval_s=get_settings().heartbeat_s):
+            worker.execute_run(
+                run.id,
+                worker_id=worker_id,
+                interrupted=interrupted,
+                progress=progress,
+                dataset=data,
+                release_status="paused",
+            )
+    finally:
+        db.call(repo.set_worker_status, worker_id=worker_id, status="stopped")
+    return run_result(get_run(run.id))
+
+
+def run_result(run: RunView) -> dict[str, Any]:
+    """The `studio train --json` shape for a run (final metrics once it has finished)."""
+    result = run.result or {}
+    metrics = dict(result.get("metrics") or {})
+    for name in TRAIN_JSON_METRICS:
+        metrics.setdefault(name, None)
+    return {
+        "run_id": run.id,
+        "status": run.status,
+        "epochs": result.get("epochs", run.epoch),
+        "steps": result.get("steps", run.step),
+        "duration_s": result.get("duration_s"),
+        "samples_per_s": result.get("samples_per_s"),
+        "metrics": metrics,
+        "error": run.error,
+        "device": run.device,
+        "confusion_matrix": result.get("confusion_matrix"),
+    }

@@ -1,0 +1,141 @@
+"""Plain snapshots of runs, metrics, checkpoints, saved specs and workers, as the UI and the
+CLI see them (detached from the database)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from core.store.models import Run, Spec
+
+if TYPE_CHECKING:
+    pass
+
+
+RUN_STATUSES = ("queued", "running", "paused", "completed", "failed", "cancelled")
+ACTIVE_STATUSES = ("queued", "running", "paused")
+
+
+class RunView:
+    """One run as the UI and the CLI see it (a plain snapshot, detached from the database)."""
+
+    id: int
+    status: str  # queued | running | paused | completed | failed | cancelled
+    spec_name: str | None
+    spec: dict
+    dataset: str
+    settings: dict  # TrainConfig.to_dict()
+    requested_action: str | None  # "stop" | "pause" while a worker has not yet obeyed
+    error: str | None
+    device: str | None
+    worker_id: str | None
+    created: datetime
+    started: datetime | None
+    finished: datetime | None
+    heartbeat: datetime | None
+    epoch: int
+    step: int
+    total_steps: int | None
+    attempts: int  # how many times a worker claimed it; a change means metrics were rewound
+    result: dict = field(default_factory=dict)  # final metrics + confusion_matrix, FitResult info
+
+    @property
+    def progress(self) -> float:
+        """Fraction of steps done, 0..1 (0 when the total is not known yet)."""
+        if not self.total_steps:
+            return 1.0 if self.status == "completed" else 0.0
+        return min(1.0, self.step / self.total_steps)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def confusion_matrix(self) -> list[list[int]] | None:
+        return self.result.get("confusion_matrix")
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One recorded metric value; `id` grows monotonically, for incremental polling."""
+
+    id: int
+    name: str
+    step: int
+    epoch: int
+    value: float
+    time: datetime
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """One metric downsampled for a chart: at most `max_points` points, first and last kept."""
+
+    name: str
+    steps: list[int]
+    epochs: list[int]
+    values: list[float]
+    total: int  # points recorded before downsampling
+    last_id: int  # highest metric id seen, to poll with metrics_since(after_id=last_id)
+
+
+@dataclass(frozen=True)
+class CheckpointView:
+    id: int
+    run_id: int
+    epoch: int
+    step: int
+    path: str
+    metrics: dict
+    created: datetime
+
+
+@dataclass(frozen=True)
+class SpecView:
+    id: int
+    name: str
+    version: int
+    spec: dict
+    created: datetime
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    id: str
+    host: str
+    pid: int
+    device: str | None
+    status: str  # idle | busy | stopped
+    started: datetime
+    heartbeat: datetime
+    alive: bool  # heartbeat fresher than settings.stale_after_s
+    run_id: int | None  # the run it is training now
+
+
+def _run_view(row: Run) -> RunView:
+    return RunView(
+        id=row.id,
+        status=row.status,
+        spec_name=row.spec_name,
+        spec=row.spec,
+        dataset=row.dataset,
+        settings=row.settings,
+        requested_action=row.requested_action,
+        error=row.error,
+        device=row.device,
+        worker_id=row.worker_id,
+        created=row.created,
+        started=row.started,
+        finished=row.finished,
+        heartbeat=row.heartbeat,
+        epoch=row.epoch,
+        step=row.step,
+        total_steps=row.total_steps,
+        attempts=row.attempts,
+        result=row.result or {},
+    )
+
+
+def _spec_view(row: Spec) -> SpecView:
+    return SpecView(row.id, row.name, row.version, row.spec, row.created)
