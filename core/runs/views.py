@@ -5,18 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from core.store.models import Run, Spec
-
-if TYPE_CHECKING:
-    pass
-
 
 RUN_STATUSES = ("queued", "running", "paused", "completed", "failed", "cancelled")
 ACTIVE_STATUSES = ("queued", "running", "paused")
 
 
+@dataclass(frozen=True)
 class RunView:
     """One run as the UI and the CLI see it (a plain snapshot, detached from the database)."""
 
