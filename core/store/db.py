@@ -9,8 +9,10 @@ PostgreSQL works through the same code (STUDIO_DATABASE_URL=postgresql+psycopg:/
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import random
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -136,10 +138,12 @@ def is_locked_error(error: BaseException) -> bool:
 
 
 def retry_on_locked(
-    fn: Callable[P, T], *args: P.args, deadline_s: float = RETRY_DEADLINE_S, **kwargs: P.kwargs
+    fn: Callable[P, T], *args: P.args, deadline_s: float | None = None, **kwargs: P.kwargs
 ) -> T:
     """Call fn; when the database says it is locked (or PG found a deadlock), back off a
-    little and call it again, until deadline_s. fn must be a whole transaction."""
+    little and call it again, until deadline_s (default RETRY_DEADLINE_S). fn must be a whole
+    transaction."""
+    deadline_s = RETRY_DEADLINE_S if deadline_s is None else deadline_s
     started = time.monotonic()
     delay = 0.01
     while True:
@@ -150,6 +154,67 @@ def retry_on_locked(
                 raise
         time.sleep(delay * (1 + random.random()))
         delay = min(delay * 2, 0.5)
+
+
+# --- passing faults ---------------------------------------------------------------------------
+
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_DISK_WORDS = (
+    "database or disk is full",  # SQLite's SQLITE_FULL
+    "no space left on device",
+    "disk quota exceeded",
+    "unexpected pos",  # torch.save's zip writer after a short write on a full disk
+    "pytorchstreamwriter failed writing",
+)
+
+
+def describe_fault(error: BaseException) -> str | None:
+    """A sentence naming a passing fault of the machine behind `error` (the database locked by
+    another process, the disk full), or None when `error` is not one. Such faults pause a run
+    at its last good checkpoint instead of failing it: nothing is wrong with the run itself."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        message = str(getattr(current, "orig", None) or current).lower()
+        if isinstance(current, OSError) and current.errno in _DISK_ERRNOS:
+            return disk_full_message()
+        if any(word in message for word in _DISK_WORDS):
+            return disk_full_message()
+        if "disk i/o error" in message:
+            return (
+                f"the disk holding STUDIO_HOME ({get_settings().home}) failed a write (I/O error)"
+            )
+        if is_locked_error(current):
+            return (
+                "the database stayed locked by another process for longer than "
+                f"{SQLITE_BUSY_TIMEOUT_S + RETRY_DEADLINE_S:g} s"
+            )
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def disk_full_message() -> str:
+    """'no space left on the device holding STUDIO_HOME (/path): 0 B free'."""
+    home = get_settings().home
+    probe = home
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = f"{format_bytes(shutil.disk_usage(probe).free)} free"
+    except OSError:
+        free = "free space unknown"
+    return f"no space left on the device holding STUDIO_HOME ({home}): {free}"
+
+
+def format_bytes(count: int) -> str:
+    """1536 -> '1.5 KB'; 0 -> '0 B'."""
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"
 
 
 def call(fn: Callable[..., T], /, *, readonly: bool = False, **kwargs: Any) -> T:
@@ -205,13 +270,31 @@ def _migration_lock(engine: Engine) -> Iterator[Any]:
 
 
 def init_db(engine: Engine | None = None) -> None:
-    """Bring the schema to the latest migration (a no-op when it is there already)."""
+    """Bring the schema to the latest migration (a no-op when it is there already).
+
+    The check runs in a read-only transaction first: a schema already at head (every process
+    but the first) never queues behind another process's write lock, so read-only commands
+    such as `studio status` answer at once while a writer holds the database."""
     from alembic import command
 
     engine = engine or get_engine()
+    if _at_head(engine):
+        return
     with _migration_lock(engine) as connection:
         retry_on_locked(command.upgrade, _alembic_config(connection), "head")
         connection.commit()
+
+
+def _at_head(engine: Engine) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    try:
+        with engine.execution_options(sqlite_begin="DEFERRED").connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision() == head
+    except OperationalError:
+        return False  # a fresh or busy database: migrate under the lock, as before
 
 
 def current_revision(url: str | None = None) -> str | None:
