@@ -18,6 +18,8 @@ from core.errors import DataError
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}  # cells read as "no value"
 LABEL_NAMES = ("label", "target", "class", "y")  # a column with one of these names is the label
 REGRESSION_MIN_DISTINCT = 20  # an integer label with more distinct values than this is a target
+# models compute in float32: a value beyond its range becomes infinity and the run "diverges"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -136,12 +138,25 @@ def _number(cell: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def check_float32_range(table: Table, column: str, numbers: list[float | None]) -> None:
+    """Refuse the first value a float32 cannot hold (beyond ±3.4e38), naming column and row."""
+    for row_index, number in enumerate(numbers):
+        if number is not None and abs(number) > FLOAT32_MAX:
+            raise DataError(
+                f"{table.path.name}: column {column!r} holds {table.column(column)[row_index]} in "
+                f"row {row_index + 2}, beyond what the model computes with (float32: at most "
+                f"±{FLOAT32_MAX:.2e}); rescale the column (e.g. use its logarithm) or fix the value"
+            )
+
+
 def numeric_column(table: Table, column: str) -> np.ndarray:
-    """A feature column as float64; text anywhere in it is refused with the row that holds it."""
+    """A feature column as float64; text anywhere in it is refused with the row that holds it,
+    and so is a number beyond float32's range."""
     values = table.column(column)
     numbers = [_number(cell) for cell in values]
     text_rows = [i for i, n in enumerate(numbers) if n is None]
     if not text_rows:
+        check_float32_range(table, column, numbers)
         return np.asarray(numbers, dtype=np.float64)
     first_text = text_rows[0]
     number_rows = [i for i, n in enumerate(numbers) if n is not None]
@@ -189,6 +204,7 @@ def labels_from(
                 f"{table.path.name}: label column {column!r} holds {values[row]!r} in row {row + 2}; "
                 "a regression target must be a number in every row"
             )
+        check_float32_range(table, column, numbers)
         return task, np.asarray(numbers, dtype=np.float32), []
     if numeric:
         distinct_numbers = sorted(set(numbers))

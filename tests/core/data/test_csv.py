@@ -123,6 +123,17 @@ BAD_CSVS = [
     ),
     ("onlylabel.csv", "label\nx\ny\n", r"has only the label column 'label'"),
     ("tiny.csv", "a,label\n1,x\n2,y\n", r"has 2 rows; at least 3 are needed"),
+    (
+        "huge.csv",  # float32 holds at most ±3.4e38: 1e300 would become infinity in training
+        "a,b,label\n1,2,x\n3,-1e300,y\n5,6,x\n",
+        r"huge.csv: column 'b' holds -1e300 in row 3, beyond what the model computes with "
+        r"\(float32: at most ±3.40e\+38\)",
+    ),
+    (
+        "hugetarget.csv",
+        "a,price\n" + "".join(f"{i},{i}.5\n" for i in range(5)) + "6,1e300\n",
+        r"column 'price' holds 1e300 in row 7, beyond .*float32",
+    ),
 ]
 
 
