@@ -8,13 +8,16 @@ classes, symlinks and hostile archives are refused with the file named.
 from __future__ import annotations
 
 import io
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from core.config import get_settings
 from core.data.archive import ArchiveLimits, ByteBudget, open_zip, read_member
 from core.data.assemble import build_upload_dataset
 from core.data.dataset import Dataset
@@ -93,21 +96,55 @@ def _folder_files(root: Path) -> tuple[list[ImageFile], list[str]]:
         if path.is_dir():
             folders.add(parts)
         elif path.is_file():
+            if path.name.lower().endswith(IMAGE_SUFFIXES):
+                _check_file_size(root.name, "/".join(parts), path.stat().st_size)
             files.append((parts, path.read_bytes))
     classes, images = _group(root.name, files, folders)
     return images, classes
 
 
+def max_image_file_bytes() -> int:
+    """The largest image file accepted: 4 bytes per allowed pixel (an uncompressed RGBA image),
+    so a 1000 MB 'image' is refused from its size, before a byte of it is read."""
+    return max(16 * 2**20, 4 * get_settings().max_image_pixels)
+
+
+def _check_file_size(source: str, name: str, size: int) -> None:
+    limit = max_image_file_bytes()
+    if size > limit:
+        raise DataError(
+            f"{source}: {name!r} is {size / 2**20:.1f} MB, over the limit of {limit / 2**20:.0f} "
+            "MB for one image file (4 bytes per pixel of STUDIO_MAX_IMAGE_MEGAPIXELS)"
+        )
+
+
 def _decode(image: ImageFile, *, size: int) -> tuple[np.ndarray, bool]:
-    """(size, size, 3) uint8 RGB pixels and whether the source was grayscale."""
+    """(size, size, 3) uint8 RGB pixels and whether the source was grayscale.
+
+    The header is read first: JPEGs decode at a reduced scale (Pillow's draft), and an image
+    with more pixels than STUDIO_MAX_IMAGE_MEGAPIXELS is refused before it is decoded."""
+    limit = get_settings().max_image_pixels
     try:
         with Image.open(io.BytesIO(image.read())) as picture:
+            picture.draft("RGB", (size, size))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
+            width, height = picture.size
+            if width * height > limit:
+                raise DataError(
+                    f"{image.name!r} is {width}x{height} pixels ({width * height / 1e6:.0f} "
+                    f"megapixels), over the limit of {limit / 1e6:g} megapixels per image "
+                    "(STUDIO_MAX_IMAGE_MEGAPIXELS); shrink it or raise the limit"
+                )
             picture.load()
             gray = picture.mode in GRAY_MODES
             rgb = picture.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
     except DataError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
+    except UnidentifiedImageError:
+        raise DataError(
+            f"{image.name!r} could not be read as an image: its content is not PNG, JPEG, GIF, "
+            "BMP, WebP or TIFF; fix or remove it"
+        ) from None
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise DataError(
             f"{image.name!r} could not be read as an image ({error}); fix or remove it"
         ) from None
@@ -136,21 +173,36 @@ def _decode_all(images: list[ImageFile], *, size: int, channels: int | str) -> n
     return np.ascontiguousarray(chw / 255.0, dtype=np.float32)
 
 
+class _ZipReader:
+    """Reads the (already checked) members of one archive one at a time, as they are decoded,
+    against one byte budget for the whole archive; the zip is opened on the first read."""
+
+    def __init__(self, archive: Path, limits: ArchiveLimits) -> None:
+        self.archive, self.budget = archive, ByteBudget(archive, limits)
+        self.bundle: zipfile.ZipFile | None = None
+
+    def read(self, info: zipfile.ZipInfo) -> bytes:
+        if self.bundle is None:
+            self.bundle = zipfile.ZipFile(self.archive)
+        return b"".join(read_member(self.bundle, info, self.budget))
+
+
 def list_images(path: Path, limits: ArchiveLimits) -> tuple[list[ImageFile], list[str]]:
     """The image files of a folder or zip and the class names, all checks done, none decoded."""
     if path.is_dir():
         return _folder_files(path)
     if path.suffix.lower() != ".zip":
         raise DataError(f"{path.name} is neither a folder nor a .zip archive of class folders")
-    with open_zip(path, limits) as (bundle, members):
-        budget = ByteBudget(path, limits)
+    reader = _ZipReader(path, limits)
+    with open_zip(path, limits) as (_bundle, members):
         files, folders = [], set()
         for member, info in members:
             if info.is_dir():
                 folders.add(member.parts)
-            else:
-                data = b"".join(read_member(bundle, info, budget))
-                files.append((member.parts, (lambda data=data: data)))
+            elif not _hidden(member.parts):
+                _check_file_size(path.name, info.filename, info.file_size)
+                # read one member at a time, when it is decoded: never the whole archive at once
+                files.append((member.parts, partial(reader.read, info)))
     classes, images = _group(path.name, files, folders)
     return images, classes
 

@@ -135,7 +135,14 @@ def check_source(kind: str, path: Path) -> int:
     if kind == "images" and not (path.is_dir() or path.suffix.lower() == ".zip"):
         raise DataError(f"{path} is neither a folder nor a .zip archive of class folders")
     if path.is_dir():
-        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+        # anywhere, hidden folders included: the whole folder is copied into the dataset
+        link = next((p for p in path.rglob("*") if p.is_symlink()), None)
+        if link is not None:
+            raise DataError(
+                f"{path.name}: {link.relative_to(path).as_posix()!r} is a symbolic link; links "
+                "are not accepted in an upload (hidden folders included): copy the files in"
+            )
+        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     else:
         size = path.stat().st_size
     limit = get_settings().max_upload_bytes
@@ -239,7 +246,7 @@ def register_upload(
     try:
         staging.mkdir(parents=True)
         if source.is_dir():
-            shutil.copytree(source, staging / "data", symlinks=True)
+            shutil.copytree(source, staging / "data", symlinks=True)  # none: checked above
         elif kind == "images":
             extract_zip(source, staging / "data", limits())
         else:

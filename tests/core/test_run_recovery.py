@@ -66,3 +66,17 @@ def test_a_run_keeps_its_last_checkpoints_and_its_best_one(monkeypatch):
     assert [c.epoch for c in kept] == [2, 4, 5]  # the best (val_loss 1.0) and the last two
     files = sorted(p.name for p in (get_settings().checkpoints_dir / str(run_id)).iterdir())
     assert files == sorted(Path(c.path).name for c in kept)  # the others' files are gone too
+
+
+def test_a_confusion_matrix_past_the_class_limit_is_not_stored_and_says_why(monkeypatch):
+    from core.worker import _result
+
+    class Fit:
+        def to_dict(self):
+            return {"status": "completed", "confusion_matrix": [[0] * 150 for _ in range(150)]}
+
+    monkeypatch.setenv("STUDIO_MAX_CONFUSION_CLASSES", "100")
+    result = _result(Fit(), duration_s=1.0)
+    assert result["confusion_matrix"] is None
+    assert "150 classes is more than the limit of 100" in result["confusion_note"]
+    assert "STUDIO_MAX_CONFUSION_CLASSES" in result["confusion_note"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 
 from core.config import get_settings
 from core.data import load_dataset, register_upload
@@ -128,3 +128,62 @@ def test_bad_image_options(tmp_path: Path) -> None:
     text_file.write_text("x")
     with pytest.raises(DataError, match=r"a.txt is neither a folder nor a .zip archive"):
         load_dataset(f"images:{text_file}")
+
+
+def test_a_link_in_a_hidden_folder_is_refused_and_nothing_copied(
+    tmp_path: Path, studio_home: Path
+) -> None:
+    root = write_image_folder(tmp_path / "pets", {"cat": 2, "dog": 2})
+    (root / ".cache").mkdir()
+    (root / ".cache" / "root").symlink_to("/")
+    (root / ".cache" / "shadow").symlink_to("/etc/shadow")
+    with pytest.raises(DataError, match=r"pets: '\.cache/(root|shadow)' is a symbolic link"):
+        register_upload("images", root)
+    assert not get_settings().uploads_dir.exists()
+
+
+def test_a_huge_member_is_refused_from_its_header_with_a_readable_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STUDIO_MAX_IMAGE_MEGAPIXELS", "1")  # a 16 MB file limit
+    root = write_image_folder(tmp_path / "pets", {"cat": 2, "dog": 2})
+    archive = tmp_path / "pets.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for path in sorted(root.rglob("*.png")):
+            bundle.write(path, path.relative_to(root).as_posix())
+        with bundle.open("cat/zeros.png", "w", force_zip64=True) as member:
+            for _ in range(40):
+                member.write(bytes(2**20))  # 40 MiB of zeros, about 40 KB compressed
+    with pytest.raises(DataError) as refused:
+        register_upload("images", archive)
+    message = str(refused.value)
+    assert "'cat/zeros.png' is 40.0 MB, over the limit of 16 MB for one image file" in message
+    assert "STUDIO_MAX_IMAGE_MEGAPIXELS" in message
+
+
+def test_an_image_over_the_pixel_limit_is_refused_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STUDIO_MAX_IMAGE_MEGAPIXELS", "0.01")  # 10,000 pixels
+    root = write_image_folder(tmp_path / "pets", {"cat": 2, "dog": 2})
+    Image.new("RGB", (200, 100), (1, 2, 3)).save(root / "cat" / "wide.png")
+    decoded = []
+    original_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(
+        ImageFile.ImageFile, "load", lambda self: decoded.append(self.size) or original_load(self)
+    )
+    with pytest.raises(
+        DataError,
+        match=r"'cat/wide.png' is 200x100 pixels .* over the limit of 0\.01 megapixels per image \(STUDIO_MAX_IMAGE_MEGAPIXELS\)",
+    ):
+        load_dataset(f"images:{root}")
+    assert (200, 100) not in decoded
+
+
+def test_a_file_that_is_not_an_image_is_named_without_python_internals(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "pets", {"cat": 2, "dog": 2})
+    (root / "dog" / "fake.png").write_bytes(b"\0" * 64)
+    with pytest.raises(DataError) as refused:
+        load_dataset(f"images:{root}")
+    assert "'dog/fake.png' could not be read as an image" in str(refused.value)
+    assert "BytesIO" not in str(refused.value) and " at 0x" not in str(refused.value)

@@ -107,3 +107,19 @@ def test_non_utf8_text_refused(tmp_path: Path) -> None:
     path.write_bytes("review,sentiment\nna\xefve \u201cquote\u201d,pos\n".encode("cp1252"))
     with pytest.raises(DataError, match=r"cp1252.csv is not UTF-8 text .*save it as UTF-8"):
         load_dataset(f"text:{path}")
+
+
+def test_a_cell_past_the_field_limit_names_the_limit_and_its_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = reviews(tmp_path / "reviews.csv")
+    with path.open("a") as handle:
+        handle.write('"' + "word " * 40_000 + '",good\n')  # a 200 KB review
+    monkeypatch.setenv("STUDIO_MAX_TEXT_FIELD_KB", "128")
+    with pytest.raises(DataError) as refused:
+        load_dataset(f"text:{path}")
+    message = str(refused.value)
+    assert "a cell is longer than the limit of 128 KB per cell" in message
+    assert "STUDIO_MAX_TEXT_FIELD_KB" in message and "131072" not in message
+    monkeypatch.setenv("STUDIO_MAX_TEXT_FIELD_KB", "1024")
+    assert load_dataset(f"text:{path}").info().sizes  # raised, it loads
