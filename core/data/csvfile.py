@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.config import get_settings
 from core.errors import DataError
 
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}  # cells read as "no value"
@@ -61,6 +62,8 @@ def read_table(path: Path) -> Table:
     lines = text.splitlines()
     if not lines or not lines[0].strip():
         raise DataError(f"{path.name} is empty; expected a header row and at least one data row")
+    field_limit = get_settings().max_text_field_bytes
+    csv.field_size_limit(field_limit)  # the module's limit is process-wide; set it each read
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(lines[0]))
     try:
         header = [name.strip() for name in next(reader)]
@@ -75,6 +78,12 @@ def read_table(path: Path) -> Table:
                 )
             rows.append([cell.strip() for cell in row])
     except csv.Error as error:
+        if "field larger than field limit" in str(error):
+            raise DataError(
+                f"{path.name} row {reader.line_num}: a cell is longer than the limit of "
+                f"{field_limit // 1024} KB per cell; shorten it, or raise the limit with the "
+                "setting STUDIO_MAX_TEXT_FIELD_KB"
+            ) from None
         raise DataError(
             f"{path.name} is not a readable CSV (row {reader.line_num}): {error}"
         ) from None
