@@ -235,7 +235,7 @@ def execute_run(
         raise TrainingError(f"run {run_id} does not exist")
     interrupted = interrupted or threading.Event()
     try:
-        config = TrainConfig.from_dict(run.settings)
+        config = TrainConfig.from_stored(run.settings)  # checked at submission
         device = resolve_device(config.device)
         db.call(repo.set_run_started, run_id=run_id, worker_id=worker_id, device=str(device))
         data = dataset if dataset is not None else load_dataset(run.dataset)

@@ -14,7 +14,7 @@ from app.formatting import count_text, duration_text, shape_text
 from core import builder, runs
 from core.data import list_datasets
 from core.errors import NotFoundError, StudioError
-from core.train.config import TrainConfig
+from core.train.config import TrainConfig, applies, default_for
 from core.train.devices import list_devices
 from core.worker import model_facts
 
@@ -26,20 +26,6 @@ STATUS_LOOK = {  # status -> (colour, what it means to a person)
     "completed": ("green", "finished"),
     "failed": ("red", "failed"),
     "cancelled": ("gray", "stopped"),
-}
-# which settings a person sees for each choice; the rest keep their defaults
-OPTIMIZER_FIELDS = {
-    "sgd": ("momentum", "nesterov", "weight_decay"),
-    "adam": ("betas", "eps", "weight_decay"),
-    "adamw": ("betas", "eps", "weight_decay"),
-    "rmsprop": ("alpha", "momentum", "eps", "weight_decay"),
-    "adagrad": ("eps", "weight_decay"),
-}
-SCHEDULER_FIELDS = {
-    "none": (),
-    "step": ("step_size", "gamma"),
-    "cosine": (),
-    "onecycle": ("max_lr",),
 }
 ADVANCED_FIELDS = (
     "loss",
@@ -114,11 +100,27 @@ def check_fit(spec: dict, info) -> tuple[bool, str]:
 
 def settings_form() -> None:
     """One widget per TrainConfig field that matters for the choices made; the values are read
-    back from the session by `chosen_settings` (also inside the Launch callback)."""
+    back from the session by `chosen_settings` (also inside the Launch callback). Which settings
+    an optimizer or schedule reads, and their defaults there, come from the schema."""
 
     def field(name: str, column=None) -> None:
+        entry = SCHEMA[name]
+        if "depends_on" in entry:  # e.g. momentum: 0.9 for sgd, 0 for rmsprop
+            entry = {**entry, "default": default_for(name, on_screen())}
         with column or st.container():
-            widgets.setting_input(SCHEMA[name], key=state.TRAIN_SETTING + name)
+            widgets.setting_input(entry, key=state.TRAIN_SETTING + name)
+
+    def own_settings(choice: str) -> None:
+        """The settings that only some choices of `choice` read, when the current one does."""
+        names = [
+            name
+            for name, entry in SCHEMA.items()
+            if entry.get("depends_on") == choice and applies(name, on_screen())
+        ]
+        if names:
+            columns = st.columns(len(names))
+            for position, name in enumerate(names):
+                field(name, columns[position])
 
     length_col, count_col, batch_col = st.columns(3)
     with length_col:
@@ -135,20 +137,12 @@ def settings_form() -> None:
     optimizer_col, lr_col = st.columns(2)
     field("optimizer", optimizer_col)
     field("lr", lr_col)
-    extra = OPTIMIZER_FIELDS.get(state.get(state.TRAIN_SETTING + "optimizer"), ())
-    if extra:
-        columns = st.columns(len(extra))
-        for position, name in enumerate(extra):
-            field(name, columns[position])
+    own_settings("optimizer")
 
     scheduler_col, seed_col = st.columns(2)
     field("scheduler", scheduler_col)
     field("seed", seed_col)
-    extra = SCHEDULER_FIELDS.get(state.get(state.TRAIN_SETTING + "scheduler"), ())
-    if extra:
-        columns = st.columns(len(extra))
-        for position, name in enumerate(extra):
-            field(name, columns[position])
+    own_settings("scheduler")
 
     labels = device_labels()
     st.selectbox(
@@ -164,9 +158,18 @@ def settings_form() -> None:
             field(name, columns[position % 2])
 
 
+def on_screen() -> dict:
+    """The choices other settings depend on (optimizer, scheduler), as picked on screen."""
+    return {
+        name: state.get(state.TRAIN_SETTING + name)
+        for name in {entry["depends_on"] for entry in SCHEMA.values() if "depends_on" in entry}
+    }
+
+
 def chosen_settings() -> dict:
-    """The settings on screen (fields not shown keep TrainConfig's defaults); ValueError when
-    a box holds text that cannot be read."""
+    """The settings on screen (fields not shown keep TrainConfig's defaults; those the chosen
+    optimizer or schedule does not read are left out); ValueError when a box holds text that
+    cannot be read."""
     values = {}
     for name, field in SCHEMA.items():
         key = state.TRAIN_SETTING + name
@@ -176,7 +179,7 @@ def chosen_settings() -> dict:
         values.pop("steps", None)
     else:
         values.pop("epochs", None)
-    return values
+    return {name: value for name, value in values.items() if applies(name, values)}
 
 
 def workers_caption(key: str) -> None:

@@ -13,31 +13,7 @@ import sys
 import threading
 from typing import Any
 
-from core.train.config import OPTIMIZERS, SCHEDULERS
-
-# CLI option -> TrainConfig field; only options given on the command line are passed on
-TRAINING_OPTIONS = {
-    "epochs": "epochs",
-    "steps": "steps",
-    "batch_size": "batch_size",
-    "optimizer": "optimizer",
-    "lr": "lr",
-    "momentum": "momentum",
-    "nesterov": "nesterov",
-    "weight_decay": "weight_decay",
-    "scheduler": "scheduler",
-    "step_size": "step_size",
-    "gamma": "gamma",
-    "max_lr": "max_lr",
-    "loss": "loss",
-    "label_smoothing": "label_smoothing",
-    "device": "device",
-    "precision": "precision",
-    "grad_clip": "grad_clip",
-    "patience": "early_stopping_patience",
-    "seed": "seed",
-    "log_every": "log_every",
-}
+from core.cli.setting_flags import add_setting_flags, settings_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -95,43 +71,8 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC.json", help="the model spec file")
     parser.add_argument("--dataset", required=True, metavar="NAME", help="dataset name")
     parser.add_argument("--name", help="a name for the run's spec (default: the spec's name)")
-    length = parser.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, metavar="N", help="passes over the training set")
-    length.add_argument("--steps", type=int, metavar="N", help="optimizer steps instead")
-    parser.add_argument("--batch-size", type=int, metavar="B")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS)
-    parser.add_argument("--lr", type=float, metavar="X", help="learning rate")
-    parser.add_argument("--momentum", type=float, metavar="X", help="SGD momentum")
-    parser.add_argument(
-        "--nesterov", action="store_true", default=None, help="Nesterov momentum (sgd)"
-    )
-    parser.add_argument("--weight-decay", type=float, metavar="X")
-    parser.add_argument("--scheduler", choices=SCHEDULERS)
-    parser.add_argument("--step-size", type=int, metavar="N", help="step schedule: epochs per drop")
-    parser.add_argument("--gamma", type=float, metavar="X", help="step schedule: factor per drop")
-    parser.add_argument("--max-lr", type=float, metavar="X", help="one-cycle peak learning rate")
-    parser.add_argument("--loss", choices=("auto", "cross_entropy", "mse"))
-    parser.add_argument("--label-smoothing", type=float, metavar="X")
-    parser.add_argument("--device", metavar="auto|cpu|cuda|cuda:N|mps")
-    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"))
-    parser.add_argument("--grad-clip", type=float, metavar="X", help="max gradient norm")
-    parser.add_argument(
-        "--patience", type=int, metavar="N", help="early stopping: epochs without a better val loss"
-    )
-    parser.add_argument("--seed", type=int, metavar="N")
-    parser.add_argument("--log-every", type=int, metavar="N", help="steps between loss points")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-
-
-def _training_settings(args: argparse.Namespace) -> dict[str, Any]:
-    settings = {
-        field: getattr(args, option)
-        for option, field in TRAINING_OPTIONS.items()
-        if getattr(args, option) is not None
-    }
-    if "steps" in settings:
-        settings["epochs"] = None
-    return settings
+    add_setting_flags(parser)  # every TrainConfig setting, generated from its schema
 
 
 def _print_json(value: Any) -> None:
@@ -152,7 +93,7 @@ def train_command(args: argparse.Namespace) -> int:
         if total <= 0:
             return
         if bar is None:
-            bar = ProgressBar(total, label="training")
+            bar = ProgressBar(total, label="training", unit="step")
         note = f"loss {latest['train_loss']:.4f}" if "train_loss" in latest else ""
         bar.update(step, note)
 
@@ -161,14 +102,13 @@ def train_command(args: argparse.Namespace) -> int:
         result = runs.train_run_foreground(
             spec=spec,
             dataset=args.dataset,
-            config=_training_settings(args),
+            config=settings_from_args(args),
             spec_name=args.name,
             progress=progress,
             interrupted=interrupted,
         )
     if bar is not None:
-        bar.done = result["steps"] or 0
-        bar.close(_summary_note(result))
+        bar.close(_summary_note(result), done=result["steps"] or 0)
     if args.json:
         _print_json(result)
     else:
@@ -218,7 +158,7 @@ def submit_command(args: argparse.Namespace) -> int:
     run_id = runs.submit_run(
         spec=load_spec(args.spec),
         dataset=args.dataset,
-        config=_training_settings(args),
+        config=settings_from_args(args),
         spec_name=args.name,
     )
     if args.json:

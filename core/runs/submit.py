@@ -29,16 +29,6 @@ ProgressFn = Callable[[int, int, dict[str, float]], None]
 TRAIN_JSON_METRICS = ("train_loss", "val_loss", "val_accuracy", "test_accuracy")
 
 
-def _config(config: TrainConfig | dict | None) -> TrainConfig:
-    from core.train import TrainConfig
-
-    if config is None:
-        return TrainConfig()
-    if isinstance(config, TrainConfig):
-        return config
-    return TrainConfig.from_dict(dict(config))
-
-
 def _check_spec(spec: dict, data: Any) -> None:
     """Trace the spec against the dataset's shapes; the builder's SpecError when it fails."""
     from core.builder import trace
@@ -64,10 +54,12 @@ def submit_run(
     """Validate settings and spec against the dataset, then queue the run; nothing is queued on
     error (SettingsError, SpecError, DataError)."""
     from core.data import describe_dataset
+    from core.train import TrainConfig
 
-    settings = _config(config)
     info = describe_dataset(dataset)
-    settings.validate(train_size=info.sizes.get("train"), task=info.task, check_device=False)
+    settings = TrainConfig.checked(
+        config, train_size=info.sizes.get("train"), task=info.task, check_device=False
+    )
     _check_device_somewhere(settings.device)
     _check_spec(spec, info)
     run = db.call(
@@ -112,10 +104,10 @@ def train_run_foreground(
     (checkpointed; `request_resume` hands it to a worker)."""
     from core import worker
     from core.data import load_dataset
+    from core.train import TrainConfig
 
-    settings = _config(config)
     data = load_dataset(dataset)
-    settings.validate(train_size=len(data.train), task=data.task)
+    settings = TrainConfig.checked(config, train_size=len(data.train), task=data.task)
     _check_spec(spec, data)
     worker_id = worker.new_worker_id("foreground")
     db.call(

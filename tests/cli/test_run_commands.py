@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -11,7 +12,10 @@ import sys
 
 import pytest
 
+from core.cli.main import build_parser
 from core.cli.main import main as studio
+from core.cli.setting_flags import add_setting_flags, flag_name, settings_from_args
+from core.train.config import TrainConfig
 from tests.conftest import REPO
 from tests.specs import DIGITS_CNN, TINY_MLP
 
@@ -62,7 +66,12 @@ def test_train_json_digits_cnn_beats_90_percent_with_a_progress_bar_on_stderr(sp
     assert set(result["metrics"]) >= {"train_loss", "val_loss", "val_accuracy", "test_accuracy"}
     assert result["status"] == "completed" and result["epochs"] == 5
     assert result["metrics"]["test_accuracy"] > 0.9
-    assert "training [" in started.stderr and "<" in started.stderr  # bar with elapsed<ETA
+    # stderr is a pipe here, not a terminal: plain progress lines, the end written once
+    progress = [line for line in started.stderr.splitlines() if line.startswith("training:")]
+    assert progress and "\r" not in started.stderr
+    assert progress[0].startswith("training:   0%") and "<" in progress[0]  # elapsed<ETA
+    assert progress[-1].startswith("training: 100%") and "completed" in progress[-1]
+    assert started.stderr.count("100%") == 1
     assert "Traceback" not in started.stderr
 
 
@@ -216,13 +225,95 @@ def test_worker_log_shows_the_worker_not_the_migration_set_up():
 
 
 def test_schedule_options_reach_the_run_settings():
-    from core.cli.main import build_parser
-    from core.cli.run_commands import _training_settings
-
     args = build_parser().parse_args(
         ["train", "spec.json", "--dataset", "digits", "--scheduler", "step", "--step-size", "2",
-         "--gamma", "0.5", "--max-lr", "0.01"]
+         "--gamma", "0.5", "--patience", "3", "--betas", "0.8", "0.99", "--nesterov"]
     )  # fmt: skip
-    settings = _training_settings(args)
-    assert settings["scheduler"] == "step" and settings["step_size"] == 2
-    assert settings["gamma"] == 0.5 and settings["max_lr"] == 0.01
+    assert settings_from_args(args) == {
+        "scheduler": "step",
+        "step_size": 2,
+        "gamma": 0.5,
+        "early_stopping_patience": 3,
+        "betas": [0.8, 0.99],
+        "nesterov": True,
+    }  # only what was given: everything else keeps TrainConfig's defaults
+
+
+def _flags(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {option: a for a in parser._actions for option in a.option_strings}
+
+
+def _subcommand(name: str) -> argparse.ArgumentParser:
+    subparsers = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    return subparsers.choices[name]
+
+
+@pytest.mark.parametrize("command", ["train", "submit"])
+@pytest.mark.parametrize("entry", TrainConfig.schema(), ids=lambda e: e["name"])
+def test_every_setting_is_a_flag_generated_from_the_schema(command, entry):
+    action = _flags(_subcommand(command))[flag_name(entry)]
+    assert action.dest == entry["name"] and action.default is None  # unset keeps the default
+    assert entry["help"] in action.help
+    assert tuple(action.choices or ()) == tuple(entry.get("choices", ()))
+    expected_type = {"int": int, "float": float, "float_pair": float, "device": str}
+    assert action.type is expected_type.get(entry["kind"])  # None for choices and switches
+
+
+def test_the_contract_flags_keep_their_names_and_epochs_excludes_steps():
+    flags = _flags(_subcommand("train"))
+    contract = "--epochs --steps --batch-size --optimizer --lr --momentum --weight-decay "
+    contract += "--scheduler --device --seed --json --step-size --gamma --max-lr --nesterov "
+    contract += "--loss --label-smoothing --precision --grad-clip --patience --log-every"
+    assert set(contract.split()) <= set(flags)
+    (length,) = [g for g in _subcommand("train")._mutually_exclusive_groups]
+    assert {a.dest for a in length._group_actions} == {"epochs", "steps"}
+
+
+def test_a_new_setting_in_the_schema_becomes_a_flag_without_touching_the_cli():
+    schema = [
+        *TrainConfig.schema(),
+        {"name": "warmup", "default": "linear", "kind": "choice", "help": "warm-up shape",
+         "choices": ("linear", "cosine")},
+    ]  # fmt: skip
+    parser = argparse.ArgumentParser(prog="studio train")
+    add_setting_flags(parser, schema)
+    assert "--warmup {linear,cosine}" in parser.format_help()
+    assert "warm-up shape (default linear)" in " ".join(parser.format_help().split())
+    args = parser.parse_args(["--warmup", "cosine", "--lr", "0.1"])
+    assert settings_from_args(args, schema) == {"warmup": "cosine", "lr": 0.1}
+
+
+def test_help_shows_choices_defaults_and_who_reads_a_setting(capsys):
+    with pytest.raises(SystemExit) as shown:
+        studio(["train", "--help"])
+    assert shown.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--optimizer {sgd,adam,adamw,rmsprop,adagrad} update rule (default adam)" in text
+    assert "--scheduler {none,step,cosine,onecycle}" in text and "(default 64)" in text
+    assert "used with optimizer sgd or rmsprop (default 0.9 for sgd; 0 for rmsprop)" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--momentum", "0.5"], "momentum=0.5 is not used by optimizer 'adam'; only optimizer "
+         "'sgd' or 'rmsprop' use it"),
+        (["--optimizer", "sgd", "--betas", "0.8", "0.9"], "only optimizer 'adam' or 'adamw'"),
+        (["--optimizer", "adamw", "--nesterov"], "only optimizer 'sgd' use it"),
+        (["--gamma", "0.5"], "gamma=0.5 is not used by scheduler 'none'"),
+    ],
+)  # fmt: skip
+def test_a_setting_the_optimizer_would_ignore_is_refused(capsys, spec_file, argv, message):
+    assert studio(["submit", spec_file(TINY_MLP), "--dataset", "digits", *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert run_json(capsys, "runs", "--json") == []
+
+
+@pytest.mark.parametrize("argv", [["--optimizer", "lbfgs"], ["--lr", "fast"], ["--betas", "0.9"]])
+def test_a_malformed_flag_is_a_usage_error(spec_file, argv):
+    with pytest.raises(SystemExit) as usage:
+        studio(["submit", spec_file(TINY_MLP), "--dataset", "digits", *argv])
+    assert usage.value.code == 2

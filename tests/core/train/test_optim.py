@@ -42,6 +42,11 @@ def test_optimizer_parameters_reach_torch():
     assert adamw.defaults["weight_decay"] == 0.01  # AdamW keeps its own default
     rms = build_optimizer(model.parameters(), TrainConfig(optimizer="rmsprop", alpha=0.9))
     assert rms.defaults["alpha"] == 0.9 and rms.defaults["weight_decay"] == 0.0
+    assert rms.defaults["momentum"] == 0.0  # RMSprop's own default when momentum is unset
+    rms = build_optimizer(model.parameters(), TrainConfig(optimizer="rmsprop", momentum=0.5))
+    assert rms.defaults["momentum"] == 0.5  # once silently dropped; RMSprop reads it
+    sgd = build_optimizer(model.parameters(), TrainConfig(optimizer="sgd"))
+    assert sgd.defaults["momentum"] == 0.9 and sgd.defaults["nesterov"] is False
 
 
 def test_frozen_parameters_are_left_out():
