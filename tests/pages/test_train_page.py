@@ -35,6 +35,11 @@ def test_settings_follow_the_optimizer():
     assert state.TRAIN_SETTING + "eps" in keys and state.TRAIN_SETTING + "momentum" not in keys
     at.selectbox(key=state.TRAIN_SETTING + "optimizer").set_value("sgd").run()
     assert state.TRAIN_SETTING + "momentum" in {w.key for w in at.number_input}
+    assert at.number_input(key=state.TRAIN_SETTING + "momentum").value == 0.9  # sgd's default
+    at.selectbox(key=state.TRAIN_SETTING + "optimizer").set_value("adam").run()
+    at.button(key="train.launch").click().run()
+    settings = runs.list_runs()[0].settings  # the schema's rules, not a map kept by the page
+    assert settings["optimizer"] == "adam" and settings["momentum"] is None
 
 
 def test_a_double_click_queues_one_run():
