@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from core.facts import ModelFacts
+
 TASKS = ("classification", "regression")
 MODALITIES = ("image", "signal", "tabular", "text")
 PAD_TOKEN = "<pad>"  # id 0: padding, ignored when text is shown
@@ -64,8 +66,18 @@ class DatasetInfo:
     available: bool = True  # False when files must be downloaded or put in place first
 
     @property
+    def facts(self) -> ModelFacts:
+        """What a model trained on this dataset is built for."""
+        return ModelFacts(
+            input_shape=tuple(self.sample_shape),
+            num_classes=self.num_classes,
+            vocab_size=self.vocab_size,
+            modality=self.modality,
+        )
+
+    @property
     def input_dtype(self) -> torch.dtype:
-        return torch.int64 if self.modality == "text" else torch.float32
+        return self.facts.input_dtype
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,8 +124,17 @@ class Dataset:
         return len(self.class_names) if self.task == "classification" else 1
 
     @property
+    def vocab_size(self) -> int | None:
+        return len(self.vocabulary) if self.vocabulary is not None else None
+
+    @property
+    def facts(self) -> ModelFacts:
+        """What a model trained on this dataset is built for."""
+        return self.info().facts
+
+    @property
     def input_dtype(self) -> torch.dtype:
-        return torch.int64 if self.modality == "text" else torch.float32
+        return self.facts.input_dtype
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -128,7 +149,7 @@ class Dataset:
             num_classes=self.num_classes,
             class_names=list(self.class_names),
             sizes=self.sizes,
-            vocab_size=len(self.vocabulary) if self.vocabulary is not None else None,
+            vocab_size=self.vocab_size,
             source=self.source,
             description=self.description,
         )
@@ -144,8 +165,8 @@ class Dataset:
 
     def normalize(self, raw: Tensor) -> Tensor:
         """Raw values (images in [0, 1], signals / features as given) -> model input."""
-        if self.modality == "text":
-            return raw.to(torch.int64)
+        if self.facts.is_text:
+            return raw.to(self.input_dtype)
         mean, std = self._statistics(raw.device)
         return (raw.to(torch.float32) - mean) / std
 

@@ -9,8 +9,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from core.explain.explanation import as_sample, model_device
+from core.explain.explanation import as_sample, input_facts, model_device, sample_modality
 from core.explain.layers import find_attention_layers
+from core.facts import ModelFacts, input_dtype_for
 
 
 @dataclass
@@ -22,7 +23,7 @@ class AttentionMap:
 
 
 def attention_maps(
-    model: nn.Module, x: Tensor, *, dataset: Any | None = None
+    model: nn.Module, x: Tensor, *, dataset: Any | None = None, facts: ModelFacts | None = None
 ) -> list[AttentionMap]:
     """Each attention layer's weights for sample `x` (empty when the model has none).
 
@@ -34,8 +35,9 @@ def attention_maps(
     if not layers:
         return []
     device = model_device(model)
-    x = as_sample(torch.as_tensor(x), model, dataset)
-    inputs = x.unsqueeze(0).to(device, torch.float32 if torch.is_floating_point(x) else torch.int64)
+    facts = input_facts(model, dataset, facts)
+    x = as_sample(torch.as_tensor(x), facts)
+    inputs = x.unsqueeze(0).to(device, input_dtype_for(sample_modality(x, facts)))
     captured: dict[str, Tensor] = {}
     handles = []
 

@@ -29,6 +29,7 @@ from core.explain.summary import (
     region_noun,
     top_mask,
 )
+from core.facts import TOKEN_MODALITY, ModelFacts, input_dtype_for
 
 RANDOM_REGIONS = 8  # random masks averaged for the "hide a random region instead" comparison
 SHAP_BASELINES = 16
@@ -85,18 +86,35 @@ def model_device(model: nn.Module) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def _infer_modality(x: Tensor) -> str:
+def input_facts(
+    model: nn.Module, dataset: Any | None = None, facts: ModelFacts | None = None
+) -> ModelFacts:
+    """What the model reads: `facts` as given, else the dataset's, else the model's own (a
+    studio model carries them), else nothing known (a hand-written module: the sample itself
+    then says its shape and kind)."""
+    if facts is not None:
+        return facts
+    if dataset is not None:
+        return dataset.facts
+    own = getattr(model, "facts", None)  # plain nn.Modules have none
+    return own if isinstance(own, ModelFacts) else ModelFacts()
+
+
+def sample_modality(x: Tensor, facts: ModelFacts) -> str:
+    """The facts' modality; without one, read from the sample: whole numbers are token ids,
+    (C, H, W) an image, (C, T) a signal, else a row of features."""
+    if facts.modality is not None:
+        return facts.modality
     if not torch.is_floating_point(x):
-        return "text"
+        return TOKEN_MODALITY
     return {3: "image", 2: "signal"}.get(x.dim(), "tabular")
 
 
-def as_sample(x: Tensor, model: nn.Module, dataset: Any | None) -> Tensor:
-    """One sample without the batch dim, checked against the dataset's (or model's) shape."""
-    expected = getattr(dataset, "sample_shape", None) or getattr(model, "input_shape", None)
-    if expected is None:
+def as_sample(x: Tensor, facts: ModelFacts) -> Tensor:
+    """One sample without the batch dim, checked against the facts' input shape."""
+    if facts.input_shape is None:
         return x
-    expected = tuple(expected)
+    expected = facts.input_shape
     if tuple(x.shape) == (1, *expected):
         x = x[0]
     if tuple(x.shape) != expected:
@@ -198,6 +216,7 @@ def explain(
     label: int | None = None,
     sanity_check: bool = True,
     seed: int = 0,
+    facts: ModelFacts | None = None,
 ) -> Explanation:
     """Explain the model's prediction for one sample `x` (the dataset's normalized input).
 
@@ -205,7 +224,8 @@ def explain(
     (default: blank image / signal, pad tokens). label: the true class, named in the summary
     when the model got it wrong. sanity_check: also run the method on a randomized copy of
     the model (about doubles the cost) and warn when the picture barely changes.
-    `internal_batch_size` bounds how many inputs go through the model at once. The model is
+    `internal_batch_size` bounds how many inputs go through the model at once. `facts`: what
+    the model reads (default: the dataset's, else the model's own; see `input_facts`). The model is
     put in eval mode and runs where its weights are (or on `device`, moving it there).
     """
     if method not in METHODS:
@@ -216,9 +236,10 @@ def explain(
         model = model.to(device)
     device = model_device(model)
     model.eval()
-    x = as_sample(torch.as_tensor(x), model, dataset)
-    modality = getattr(dataset, "modality", None) or _infer_modality(x)
-    x = x.to(device, torch.int64 if modality == "text" else torch.float32)
+    facts = input_facts(model, dataset, facts)
+    x = as_sample(torch.as_tensor(x), facts)
+    modality = sample_modality(x, facts)
+    x = x.to(device, input_dtype_for(modality))
     baseline = (
         _default_baseline(x, modality, model, dataset)
         if baseline is None

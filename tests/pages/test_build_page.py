@@ -151,3 +151,38 @@ def test_the_draft_survives_a_reload_through_the_url():
     draft = draft[0] if isinstance(draft, list) else draft
     reloaded = open_app(query_params={state.QP_DRAFT: draft})
     assert types(reloaded) == ["Conv2d", "ReLU", "Flatten", "Linear"]
+
+
+def code_of(at) -> str:
+    return next(c.value for c in at.code if "class " in c.value)
+
+
+def test_a_text_model_on_a_typed_shape_shows_its_code_with_a_vocabulary_argument():
+    at = open_app()
+    at.selectbox(key=state.INPUT_SOURCE).set_value(state.CUSTOM_INPUT).run()
+    at.text_input(key=state.INPUT_SHAPE_TEXT).set_value("12").run()
+    add_blocks(at, "Embedding", "SequencePool", "Linear")
+    assert not at.error, [e.value for e in at.error]
+    code = code_of(at)
+    assert "def __init__(self, vocab_size: int = 10000):" in code
+    assert "nn.Embedding(num_embeddings=vocab_size" in code
+    assert "--vocab-size" not in code and "--dataset" not in code
+    assert any("No vocabulary is known" in c.value for c in at.caption)
+
+
+def test_a_text_model_on_a_text_dataset_takes_the_dataset_vocabulary(tmp_path):
+    import streamlit as st
+
+    from core.data import register_upload
+
+    rows = [[f"some words {i}", ["yes", "no"][i % 2]] for i in range(20)]
+    path = tmp_path / "answers.csv"
+    path.write_text("text,label\n" + "".join(f"{t},{label}\n" for t, label in rows))
+    info = register_upload("text", path, max_length=5)
+    st.cache_data.clear()  # the page lists datasets through a cache other tests filled
+    at = open_app()
+    at.selectbox(key=state.INPUT_SOURCE).set_value("answers").run()
+    add_blocks(at, "Embedding", "SequencePool", "Linear")
+    assert not at.error, [e.value for e in at.error]
+    assert f"def __init__(self, vocab_size: int = {info.vocab_size}):" in code_of(at)
+    assert not any("No vocabulary is known" in c.value for c in at.caption)

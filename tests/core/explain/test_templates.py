@@ -9,6 +9,7 @@ from core.errors import ExplainError
 from core.explain import METHODS, attention_maps, explain
 from core.explain.layers import find_last_conv
 from core.explain.methods import NO_CONV_MESSAGE
+from core.facts import ModelFacts
 
 builder = pytest.importorskip("core.builder")
 templates = pytest.importorskip("core.templates")
@@ -20,7 +21,9 @@ TEMPLATES = [t.name for t in templates.list_templates()]
 def models():
     torch.manual_seed(0)
     return {
-        name: builder.build_model(templates.get_template(name).spec, num_classes=10).eval()
+        name: builder.build_model(
+            templates.get_template(name).spec, ModelFacts(num_classes=10)
+        ).eval()
         for name in TEMPLATES
     }
 
