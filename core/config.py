@@ -21,6 +21,8 @@ class Settings:
     max_archive_bytes: int = 1024 * MB  # zip-bomb guard: total uncompressed size
     heartbeat_s: float = 2.0  # how often a worker says it is alive
     stale_after_s: float = 15.0  # a worker silent this long is presumed dead
+    checkpoint_every_s: float = 5.0  # epoch-end checkpoints at most this often (0: every
+    # epoch); on tiny epochs a checkpoint each would cost more than the training
 
     @property
     def artifacts_dir(self) -> Path:
@@ -80,6 +82,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_archive_bytes=int(_number(env, "STUDIO_MAX_ARCHIVE_MB", 1024, minimum=1) * MB),
         heartbeat_s=_number(env, "STUDIO_HEARTBEAT_S", 2.0, minimum=0.05),
         stale_after_s=_number(env, "STUDIO_STALE_AFTER_S", 15.0, minimum=0.1),
+        checkpoint_every_s=_number(env, "STUDIO_CHECKPOINT_EVERY_S", 5.0, minimum=0.0),
     )
 
 

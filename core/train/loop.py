@@ -1,13 +1,17 @@
 """The training loop: tensors on the device, batches by indexing, one host sync per interval.
 
 `fit` knows nothing about databases or files; it reports through `Callback` hooks and hands
-resumable states to `on_checkpoint`. The order of events (so a crashed run can be resumed
+resumable states to `on_checkpoint`. When to record, validate, checkpoint and stop early are
+pure decisions in core.train.policy. The order of events (so a crashed run can be resumed
 without recording any step twice):
 
-  each step:        control(step) -> train step
-  every log_every:  on_metrics([train_loss, lr, samples_per_s])
-  each epoch end:   on_metrics([... train, val_*]) -> on_checkpoint(state)
-  the end:          on_metrics([test_*])
+  each step:             control(step) -> train step
+  every log_every:       on_metrics([train_loss, lr, samples_per_s])
+  a validating epoch
+  end, and the last step: on_metrics([... train, val_*])
+  an epoch end:          on_checkpoint(state) when one is due (the first epoch end, then at
+                         most every `checkpoint_every_s`); always at the end, a pause, a stop
+  the end:               on_metrics([test_*])
 
 Records carry 1-based epochs and steps; checkpoint states count completed epochs and steps.
 """
@@ -30,20 +34,30 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from core.errors import SettingsError, TrainingError
+from core.states import RunStatus
 from core.train.callbacks import Callback, CallbackThread, MetricRecord
-from core.train.checkpoint import FORMAT_VERSION, capture_rng_state, restore_rng_state, to_cpu_copy
+from core.train.checkpoint import LoopProgress, Plan, capture_state, restore_state
 from core.train.config import TrainConfig
 from core.train.devices import device_label, resolve_device
 from core.train.metrics import DEFAULT_EVAL_BATCH, evaluate, match_regression_shape
 from core.train.optim import build_optimizer, build_scheduler
+from core.train.policy import (
+    checkpoint_due,
+    early_stop_decision,
+    epoch_of_step,
+    should_record,
+    should_validate,
+    validation_every,
+)
 
-Status = Literal["completed", "stopped", "paused", "failed"]
+# the run statuses a fit can end in (a stop request ends it cancelled, as the database says)
+Status = Literal[RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.PAUSED, RunStatus.FAILED]
 
 
 @dataclass
 class FitResult:
     status: Status
-    epochs: int  # epochs reached (1-based; a partial epoch counts)
+    epochs: int  # epoch of the last step (1-based; a partial epoch counts)
     steps: int  # optimizer steps done in total (including those before a resume)
     duration_s: float  # wall time of this call
     samples_per_s: float  # training throughput of this call (evaluation excluded)
@@ -118,19 +132,59 @@ def fit(
     *,
     callbacks: Sequence[Callback] = (),
     resume: dict[str, Any] | None = None,
+    checkpoint_every_s: float | None = None,
 ) -> FitResult:
     """Train `model` on `dataset` (core.data.Dataset: train/val/test splits, task, num_classes).
 
+    `config` is an already valid TrainConfig; only what depends on the dataset is checked here.
     Returns status completed / stopped / paused / failed (NaN loss, CUDA out of memory).
     Raises SettingsError / TrainingError when the settings or the resume state cannot work
     for this model and dataset. Resuming from a state given to `on_checkpoint` continues
-    exactly where the state was taken (bit-identical on CPU).
+    exactly where the state was taken (bit-identical on CPU). `checkpoint_every_s` spaces
+    epoch-end checkpoints (default: the `STUDIO_CHECKPOINT_EVERY_S` setting; 0 = every epoch).
     """
-    return _Fit(model, dataset, config, list(callbacks), resume).run()
+    if checkpoint_every_s is None:
+        from core.config import get_settings
+
+        checkpoint_every_s = get_settings().checkpoint_every_s
+    return _Fit(model, dataset, config, list(callbacks), resume, checkpoint_every_s).run()
+
+
+@dataclass
+class _Throughput:
+    """Training time and samples of this call (evaluation and recording excluded)."""
+
+    train_time: float = 0.0
+    samples: int = 0  # samples trained in recorded intervals
+    interval_samples: int = 0  # samples since the last record
+    interval_time: float = 0.0  # training time since the last record
+    stretch_start: float = field(default_factory=time.perf_counter)
+
+    def start(self) -> None:
+        """A stretch of training begins."""
+        self.stretch_start = time.perf_counter()
+
+    def stop(self) -> None:
+        """A stretch of training ends (to evaluate, record or checkpoint)."""
+        elapsed = time.perf_counter() - self.stretch_start
+        self.train_time += elapsed
+        self.interval_time += elapsed
+
+    def take_interval(self) -> float:
+        """Samples per second since the last record."""
+        speed = self.interval_samples / self.interval_time if self.interval_time > 0 else 0.0
+        self.samples += self.interval_samples
+        self.interval_samples, self.interval_time = 0, 0.0
+        return speed
+
+    def samples_per_s(self) -> float:
+        total = self.samples + self.interval_samples
+        return total / self.train_time if self.train_time > 0 else 0.0
 
 
 class _Fit:
-    """One call of `fit`: the run's state lives here so pause/checkpoint can capture it."""
+    """One call of `fit`: the model, data and optimizer, the resumable `progress`, and the
+    steps of training. What to do when is asked of core.train.policy."""
 
     def __init__(
         self,
@@ -139,6 +193,7 @@ class _Fit:
         config: TrainConfig,
         callbacks: list[Callback],
         resume: dict[str, Any] | None,
+        checkpoint_every_s: float,
     ) -> None:
         self.started = time.perf_counter()
         self.model, self.dataset, self.config, self.callbacks = model, dataset, config, callbacks
@@ -153,7 +208,7 @@ class _Fit:
         if train is None:
             raise SettingsError("the training set is empty; there is nothing to train on")
         self.train_size = len(train[0])
-        config.validate(train_size=self.train_size, task=self.task)
+        config.validate(train_size=self.train_size, task=self.task)  # the dataset-dependent part
         if config.early_stopping_patience and _split(dataset, "val") is None:
             raise SettingsError(
                 "early_stopping_patience needs a validation split, and this dataset has none"
@@ -162,26 +217,23 @@ class _Fit:
         self.use_bf16 = self.device.type == "cuda" and config.precision in ("auto", "bf16")
         self.steps_per_epoch = steps_per_epoch(self.train_size, config.batch_size)
         self.total_steps = total_steps_for(config, self.train_size)
+        self.plan = Plan(self.steps_per_epoch, self.total_steps, config.to_dict())
+        self.validate_every = validation_every(
+            self.steps_per_epoch,
+            self.total_steps,
+            early_stopping=config.early_stopping_patience is not None,
+        )
         if self.task == "classification":
             self.loss_fn: Callable[..., torch.Tensor] = partial(
                 F.cross_entropy, label_smoothing=config.label_smoothing
             )
         else:
             self.loss_fn = F.mse_loss
-        # progress; a resume overwrites these
-        self.epoch = 0  # completed epochs
-        self.position = 0  # batches done in the current epoch
-        self.step = 0  # optimizer steps done
-        self.pending: list[torch.Tensor] = []  # per-step losses since the last flush (device)
-        self.best_val_loss = math.inf
-        self.bad_epochs = 0
-        self.best_val_accuracy: float | None = None
-        self.last_val_step = -1
-        self.metrics: dict[str, float] = {}
-        self.train_time = 0.0  # this call's training time, evaluation excluded
-        self.samples = 0  # samples trained in this call
-        self.interval_samples = 0
+        self.progress = LoopProgress()  # a resume replaces it
+        self.meter = _Throughput()
         self.last_lr = config.lr
+        self.checkpoint_every_s = checkpoint_every_s
+        self.last_checkpoint_at: float | None = None
         overridden = [
             cb for cb in callbacks if type(cb).on_checkpoint is not Callback.on_checkpoint
         ]
@@ -203,35 +255,34 @@ class _Fit:
         return result
 
     def _run(self) -> FitResult:
-        config = self.config
         oom: str | None = None
         try:
             self._setup()
             return self._train()
         except _Diverged as error:
-            return self._result("failed", error=_divergence_message(error, config))
+            return self._result(RunStatus.FAILED, error=_divergence_message(error, self.config))
         except torch.OutOfMemoryError:
             oom = self._oom_message()
         # out of memory: drop every reference to device memory before reporting
-        self.pending.clear()
+        self.progress.pending_losses.clear()
         for name in ("optimizer", "scheduler", "train_x", "train_y", "val", "test", "params"):
             self.__dict__.pop(name, None)
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
-        return self._result("failed", error=oom)
+        return self._result(RunStatus.FAILED, error=oom)
 
     def _oom_message(self) -> str:
         size = self.config.batch_size
         where = device_label(self.device)
-        if self.step == 0 and not hasattr(self, "optimizer"):
+        if self.progress.step == 0 and not hasattr(self, "optimizer"):
             return (
                 f"out of memory on {where} while moving the model and dataset there: they do "
                 "not fit; use a smaller model or dataset, or device 'cpu'"
             )
         if size > 1:
             return (
-                f"out of memory on {where} at step {self.step} with batch size {size}: "
+                f"out of memory on {where} at step {self.progress.step} with batch size {size}: "
                 f"try batch size {size // 2} or smaller"
             )
         return (
@@ -258,7 +309,14 @@ class _Fit:
             total_steps=self.total_steps,
         )
         if self.resume is not None:
-            self._restore(self.resume)
+            self.progress = restore_state(
+                self.resume,
+                model=self.model,
+                optimizer=self.optimizer,
+                scheduler=self.scheduler,
+                plan=self.plan,
+                device=device,
+            )
         self.last_lr = self.optimizer.param_groups[0]["lr"]
 
     def _autocast(self) -> AbstractContextManager:
@@ -276,26 +334,33 @@ class _Fit:
         train_x, train_y, loss_fn = self.train_x, self.train_y, self.loss_fn
         batch_size, log_every, clip = config.batch_size, config.log_every, config.grad_clip
         total, per_epoch, params = self.total_steps, self.steps_per_epoch, self.params
+        progress, meter = self.progress, self.meter
+        pending = progress.pending_losses
         regression = self.task == "regression"
         controls = [cb.control for cb in self.callbacks if type(cb).control is not Callback.control]
         group = optimizer.param_groups[0]
         autocast = self._autocast
         for callback in self.callbacks:
-            callback.on_start(total_steps=total, start_step=self.step, epoch=self.epoch + 1)
-        interval_start = time.perf_counter()
+            callback.on_start(
+                total_steps=total,
+                start_step=progress.step,
+                epoch=epoch_of_step(progress.step + 1, per_epoch),
+            )
+        meter.start()
         stopped_early = False
-        while self.step < total and not stopped_early:
-            order = epoch_permutation(self.train_size, config.seed, self.epoch).to(self.device)
+        while progress.step < total and not stopped_early:
+            epoch = progress.step // per_epoch  # 0-based here: it seeds the sample order
+            order = epoch_permutation(self.train_size, config.seed, epoch).to(self.device)
             model.train()
-            position, step = self.position, self.step
-            while position < per_epoch and step < total:
+            step, end = progress.step, min(total, (epoch + 1) * per_epoch)
+            while step < end:
                 for control in controls:
                     decision = control(step=step)
                     if decision != "continue":
-                        self.position, self.step = position, step
-                        elapsed = time.perf_counter() - interval_start
-                        self.train_time += elapsed
-                        return self._interrupt(decision, elapsed)
+                        progress.step = step
+                        meter.stop()
+                        return self._interrupt(decision)
+                position = step - epoch * per_epoch
                 index = order[position * batch_size : (position + 1) * batch_size]
                 inputs, targets = train_x[index], train_y[index]
                 with autocast():
@@ -311,58 +376,49 @@ class _Fit:
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
-                self.pending.append(loss.detach())
-                self.interval_samples += len(index)
-                position += 1
+                pending.append(loss.detach())
+                meter.interval_samples += len(index)
                 step += 1
-                if step % log_every == 0 and position < per_epoch and step < total:
-                    self.position, self.step = position, step
-                    now = time.perf_counter()
-                    self.train_time += now - interval_start
-                    self._emit(self._flush(now - interval_start))
-                    interval_start = time.perf_counter()
-            self.position, self.step = position, step
-            if position == per_epoch:
-                now = time.perf_counter()
-                self.train_time += now - interval_start
-                stopped_early = self._close_epoch(now - interval_start)
-                interval_start = time.perf_counter()
-        if self.last_val_step != self.step:  # a steps run that ends mid-epoch
-            now = time.perf_counter()
-            self.train_time += now - interval_start
-            self._close_epoch(now - interval_start)
+                if step < end and should_record(step, log_every=log_every):
+                    progress.step = step  # the epoch's last step is recorded by _end_epoch
+                    meter.stop()
+                    self._emit(self._flush())
+                    meter.start()
+            progress.step = step
+            meter.stop()
+            stopped_early = self._end_epoch()
+            meter.start()
         return self._finish(stopped_early)
 
     # ---- recording ----------------------------------------------------------------------------
 
-    def _record_epoch(self) -> int:
-        """1-based epoch of the step just done."""
-        return self.epoch + 1 if self.position > 0 else max(self.epoch, 1)
+    def _epoch(self) -> int:
+        """1-based epoch of the last step done."""
+        return epoch_of_step(self.progress.step, self.steps_per_epoch)
 
-    def _flush(self, elapsed: float) -> list[MetricRecord]:
+    def _flush(self) -> list[MetricRecord]:
         """The interval's records; the one host sync of the interval. Raises _Diverged."""
-        if not self.pending:
+        progress = self.progress
+        pending = progress.pending_losses
+        if not pending:
             return []
-        losses = torch.stack(self.pending)
+        losses = torch.stack(pending)
         mean = losses.float().mean().item()
-        count = len(self.pending)
-        epoch = self._record_epoch()
+        epoch = self._epoch()
         if not math.isfinite(mean):
             finite = torch.isfinite(losses).tolist()
             first_bad = finite.index(False)
             bad_value = losses[first_bad].item()
             what = "the loss became NaN" if math.isnan(bad_value) else "the loss became infinite"
-            raise _Diverged(self.step - count + 1 + first_bad, epoch, what)
-        self.pending = []
-        samples, self.interval_samples = self.interval_samples, 0
-        self.samples += samples
-        speed = samples / elapsed if elapsed > 0 else 0.0
-        self.metrics["train_loss"] = mean
-        self.metrics["lr"] = self.last_lr
+            raise _Diverged(progress.step - len(pending) + 1 + first_bad, epoch, what)
+        pending.clear()  # in place: the training loop holds this list
+        speed = self.meter.take_interval()
+        progress.metrics["train_loss"] = mean
+        progress.metrics["lr"] = self.last_lr
         return [
-            MetricRecord("train_loss", self.step, epoch, mean),
-            MetricRecord("lr", self.step, epoch, float(self.last_lr)),
-            MetricRecord("samples_per_s", self.step, epoch, speed),
+            MetricRecord("train_loss", progress.step, epoch, mean),
+            MetricRecord("lr", progress.step, epoch, float(self.last_lr)),
+            MetricRecord("samples_per_s", progress.step, epoch, speed),
         ]
 
     def _emit(self, records: list[MetricRecord]) -> None:
@@ -373,10 +429,17 @@ class _Fit:
                 else:
                     callback.on_metrics(records)
 
-    def _check_weights(self, epoch: int) -> None:
+    def _check_finite(self) -> None:
+        """Raises _Diverged when a pending loss or a weight is NaN or infinite: a diverged
+        state is never checkpointed."""
+        pending = self.progress.pending_losses
+        if pending and not bool(torch.isfinite(torch.stack(pending)).all().item()):
+            self._flush()  # raises _Diverged naming the step
         finite = torch.stack([torch.isfinite(p).all() for p in self.params]).all()
         if not bool(finite.item()):
-            raise _Diverged(self.step, epoch, "the model weights became NaN or infinite")
+            raise _Diverged(
+                self.progress.step, self._epoch(), "the model weights became NaN or infinite"
+            )
 
     def _evaluate(self, split: tuple[torch.Tensor, torch.Tensor], *, confusion: bool = False):
         batch = max(DEFAULT_EVAL_BATCH, self.config.batch_size)
@@ -399,80 +462,93 @@ class _Fit:
                 batch = max(self.config.batch_size, batch // 2)
                 torch.cuda.empty_cache()
 
-    def _close_epoch(self, elapsed: float) -> bool:
-        """Flush, validate, record, checkpoint. True when early stopping says stop."""
-        epoch = self._record_epoch()
-        records = self._flush(elapsed)
-        self._check_weights(epoch)
-        epoch_metrics: dict[str, float] = {}
-        if self.val is not None:
-            values = self._evaluate(self.val)
-            if not math.isfinite(values["loss"]):
-                raise _Diverged(self.step, epoch, "the validation loss became NaN or infinite")
-            for key, value in values.items():
-                epoch_metrics[f"val_{key}"] = float(value)
-        if "train_loss" in self.metrics:
-            epoch_metrics.setdefault("train_loss", self.metrics["train_loss"])
-        self.metrics.update(epoch_metrics)
-        records += [
-            MetricRecord(name, self.step, epoch, value)
-            for name, value in epoch_metrics.items()
-            if name.startswith("val_")
-        ]
-        self._emit(records)
-        self.last_val_step = self.step
-        if "val_accuracy" in epoch_metrics:
-            self.best_val_accuracy = max(
-                self.best_val_accuracy or 0.0, epoch_metrics["val_accuracy"]
+    def _validate(self) -> dict[str, float]:
+        """val_* metrics of the model now (empty without a validation split)."""
+        if self.val is None:
+            return {}
+        values = self._evaluate(self.val)
+        if not math.isfinite(values["loss"]):
+            raise _Diverged(
+                self.progress.step, self._epoch(), "the validation loss became NaN or infinite"
             )
-        full_epoch = self.position == self.steps_per_epoch
-        if full_epoch:
-            self.epoch += 1
-            self.position = 0
+        return {f"val_{key}": float(value) for key, value in values.items()}
+
+    def _end_epoch(self) -> bool:
+        """After an epoch's last step (or the run's): record, validate and checkpoint as the
+        policy says. True when early stopping says stop."""
+        progress, per_epoch = self.progress, self.steps_per_epoch
+        step = progress.step
+        validating = should_validate(
+            step, steps_per_epoch=per_epoch, total_steps=self.total_steps, every=self.validate_every
+        )
+        measured: dict[str, float] = {}
         stop = False
-        if full_epoch and "val_loss" in epoch_metrics:
-            if epoch_metrics["val_loss"] < self.best_val_loss:
-                self.best_val_loss, self.bad_epochs = epoch_metrics["val_loss"], 0
-            else:
-                self.bad_epochs += 1
-            patience = self.config.early_stopping_patience
-            stop = (
-                patience is not None
-                and self.bad_epochs >= patience
-                and self.step < self.total_steps
+        if validating or should_record(step, log_every=self.config.log_every):
+            records = self._flush()
+            if validating:
+                self._check_finite()
+                measured = self._validate()
+                progress.metrics.update(measured)
+                progress.last_val_step = step
+                records += [MetricRecord(k, step, self._epoch(), v) for k, v in measured.items()]
+            self._emit(records)
+        if "val_accuracy" in measured:
+            progress.best_val_accuracy = max(
+                progress.best_val_accuracy or 0.0, measured["val_accuracy"]
             )
-        self._checkpoint(epoch_metrics)
+        if "val_loss" in measured and step % per_epoch == 0:
+            progress.early_stopping, stop = early_stop_decision(
+                progress.early_stopping,
+                measured["val_loss"],
+                patience=self.config.early_stopping_patience,
+            )
+            stop = stop and step < self.total_steps
+        final = stop or step >= self.total_steps
+        now = time.monotonic()
+        if final or checkpoint_due(
+            now=now, last_checkpoint_at=self.last_checkpoint_at, every_s=self.checkpoint_every_s
+        ):
+            self._checkpoint(measured)
         return stop
 
-    def _checkpoint(self, metrics: dict[str, float]) -> None:
+    def _checkpoint(self, measured: dict[str, float]) -> None:
+        """Hand a resumable state to the callbacks, with the validation metrics measured at
+        this step (if any) and the latest training loss."""
         if not self.wants_checkpoints:
             return
-        state = self.state()
+        self._check_finite()
+        self.last_checkpoint_at = time.monotonic()
+        progress = self.progress
+        state = capture_state(
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            progress=progress,
+            plan=self.plan,
+        )
+        metrics = dict(measured)
+        if "train_loss" in progress.metrics:
+            metrics.setdefault("train_loss", progress.metrics["train_loss"])
+        kwargs = {"epoch": progress.step // self.steps_per_epoch, "step": progress.step}
         for callback in self.callbacks:
-            hook = callback.on_checkpoint
-            kwargs = {"epoch": self.epoch, "step": self.step, "metrics": dict(metrics)}
             if callback.background:
-                self.helper.submit(hook, state, **kwargs)
+                self.helper.submit(callback.on_checkpoint, state, **kwargs, metrics=dict(metrics))
             else:
-                hook(state, **kwargs)
+                callback.on_checkpoint(state, **kwargs, metrics=dict(metrics))
 
-    def _interrupt(self, decision: str, elapsed: float) -> FitResult:
+    def _interrupt(self, decision: str) -> FitResult:
         if decision == "stop":
-            self._emit(self._flush(elapsed))
-            return self._result("stopped")
+            self._emit(self._flush())
+            self._checkpoint({})  # the model trained so far stays loadable
+            return self._result(RunStatus.CANCELLED)
         if decision != "pause":
             raise TrainingError(
                 f"control() returned {decision!r}; expected continue, stop or pause"
             )
         # a pause keeps the unflushed losses in the state, so they are recorded exactly once
-        epoch = self._record_epoch()
-        if self.pending:
-            losses = torch.stack(self.pending)
-            if not bool(torch.isfinite(losses).all().item()):
-                self._flush(elapsed)  # raises _Diverged with the step
-        self._check_weights(epoch)
-        self._checkpoint(dict(self.metrics))
-        return self._result("paused")
+        self._check_finite()
+        self._checkpoint({})
+        return self._result(RunStatus.PAUSED)
 
     def _finish(self, stopped_early: bool) -> FitResult:
         confusion = None
@@ -480,15 +556,10 @@ class _Fit:
             values = self._evaluate(self.test, confusion=self.task == "classification")
             confusion = values.pop("confusion", None)
             test_metrics = {f"test_{key}": float(value) for key, value in values.items()}
-            self.metrics.update(test_metrics)
-            epoch = max(self.epoch + (1 if self.position else 0), 1)
-            self._emit(
-                [
-                    MetricRecord(name, self.step, epoch, value)
-                    for name, value in test_metrics.items()
-                ]
-            )
-        return self._result("completed", confusion=confusion, stopped_early=stopped_early)
+            self.progress.metrics.update(test_metrics)
+            step, epoch = self.progress.step, self._epoch()
+            self._emit([MetricRecord(k, step, epoch, v) for k, v in test_metrics.items()])
+        return self._result(RunStatus.COMPLETED, confusion=confusion, stopped_early=stopped_early)
 
     def _result(
         self,
@@ -500,89 +571,14 @@ class _Fit:
     ) -> FitResult:
         return FitResult(
             status=status,
-            epochs=self.epoch + (1 if self.position else 0),
-            steps=self.step,
+            epochs=self._epoch(),
+            steps=self.progress.step,
             duration_s=time.perf_counter() - self.started,
-            samples_per_s=(self.samples + self.interval_samples) / self.train_time
-            if self.train_time > 0
-            else 0.0,
-            metrics=dict(self.metrics),
+            samples_per_s=self.meter.samples_per_s(),
+            metrics=dict(self.progress.metrics),
             confusion_matrix=confusion,
             error=error,
-            best_val_accuracy=self.best_val_accuracy,
+            best_val_accuracy=self.progress.best_val_accuracy,
             stopped_early=stopped_early,
             total_steps=self.total_steps,
         )
-
-    # ---- checkpoint state ---------------------------------------------------------------------
-
-    def state(self) -> dict[str, Any]:
-        """Everything a bit-exact resume needs, as CPU copies of plain values and tensors."""
-        pending = (
-            torch.stack(self.pending).detach().float().cpu()
-            if self.pending
-            else torch.zeros(0, dtype=torch.float32)
-        )
-        return {
-            "format": FORMAT_VERSION,
-            "model": to_cpu_copy(self.model.state_dict()),
-            "optimizer": to_cpu_copy(self.optimizer.state_dict()),
-            "scheduler": to_cpu_copy(self.scheduler.state_dict()) if self.scheduler else None,
-            "rng": capture_rng_state(),
-            "epoch": self.epoch,
-            "position": self.position,
-            "step": self.step,
-            "steps_per_epoch": self.steps_per_epoch,
-            "total_steps": self.total_steps,
-            "pending_losses": pending,
-            "early_stopping": {"best_val_loss": self.best_val_loss, "bad_epochs": self.bad_epochs},
-            "best_val_accuracy": self.best_val_accuracy,
-            "last_val_step": self.last_val_step,
-            "metrics": dict(self.metrics),
-            "config": self.config.to_dict(),
-        }
-
-    def _restore(self, state: dict[str, Any]) -> None:
-        config = self.config
-        if state.get("format") != FORMAT_VERSION:
-            raise TrainingError(
-                f"checkpoint format {state.get('format')!r} is not supported (expected "
-                f"{FORMAT_VERSION})"
-            )
-        saved = state.get("config", {})
-        for key in ("batch_size", "seed", "optimizer", "scheduler"):
-            if key in saved and saved[key] != getattr(config, key):
-                raise TrainingError(
-                    f"cannot resume: the checkpoint was trained with {key}={saved[key]!r} but "
-                    f"the settings now say {key}={getattr(config, key)!r}"
-                )
-        if state["steps_per_epoch"] != self.steps_per_epoch:
-            raise TrainingError(
-                f"cannot resume: the checkpoint had {state['steps_per_epoch']} batches per epoch "
-                f"and this training set gives {self.steps_per_epoch}; is it the same dataset?"
-            )
-        if state["total_steps"] != self.total_steps and config.scheduler in ("cosine", "onecycle"):
-            raise TrainingError(
-                f"cannot resume: the {config.scheduler} schedule was planned for "
-                f"{state['total_steps']} steps, the settings now give {self.total_steps}"
-            )
-        if state["step"] > self.total_steps:
-            raise TrainingError(
-                f"cannot resume: the checkpoint is at step {state['step']}, beyond the "
-                f"{self.total_steps} steps these settings run"
-            )
-        try:
-            self.model.load_state_dict(state["model"])
-        except RuntimeError as error:
-            raise TrainingError(f"the checkpoint does not fit this model: {error}") from None
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state.get("scheduler") is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        restore_rng_state(state["rng"])
-        self.epoch, self.position, self.step = state["epoch"], state["position"], state["step"]
-        self.pending = [loss.to(self.device) for loss in state["pending_losses"].unbind()]
-        self.best_val_loss = float(state["early_stopping"]["best_val_loss"])
-        self.bad_epochs = int(state["early_stopping"]["bad_epochs"])
-        self.best_val_accuracy = state.get("best_val_accuracy")
-        self.last_val_step = int(state.get("last_val_step", -1))
-        self.metrics = dict(state.get("metrics", {}))

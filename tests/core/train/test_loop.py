@@ -43,16 +43,15 @@ class Recorder(Callback):
         return [(r.step, r.value) for r in self.records if r.name == name]
 
 
-def test_a_small_cnn_learns_digits_quickly():
+def test_a_small_cnn_learns_digits():
     dataset = digits()
     seed_everything(0)
     recorder = Recorder()
-    started = time.perf_counter()
-    result = fit(small_cnn(), dataset, TrainConfig(epochs=8, device="cpu"), callbacks=[recorder])
-    elapsed = time.perf_counter() - started
+    config = TrainConfig(epochs=8, device="cpu")
+    result = fit(small_cnn(), dataset, config, callbacks=[recorder], checkpoint_every_s=0)
     assert result.status == "completed", result.error
     assert result.metrics["test_accuracy"] > 0.9, result.metrics
-    assert elapsed < 30  # a few seconds on a quiet 2-core machine; slack for a shared one
+    assert result.steps == 8 * 21 and result.epochs == 8  # 1294 samples in batches of 64
     assert len(result.confusion_matrix) == 10
     assert sum(map(sum, result.confusion_matrix)) == len(dataset.test)
     assert result.best_val_accuracy == max(v for _, v in recorder.values("val_accuracy"))
@@ -114,7 +113,8 @@ def test_metrics_are_emitted_in_batches_with_unique_steps():
 def test_a_run_of_steps_validates_at_each_epoch_end_and_at_the_end():
     recorder = Recorder()
     config = TrainConfig(steps=40, epochs=None, batch_size=16, log_every=100, device="cpu")
-    result = fit(mlp(), blobs(n=400), config, callbacks=[recorder])  # 280 train: 18 per epoch
+    dataset = blobs(n=400)  # 280 train: 18 steps per epoch
+    result = fit(mlp(), dataset, config, callbacks=[recorder], checkpoint_every_s=0)
     assert result.status == "completed" and result.steps == 40 and result.epochs == 3
     assert [s for s, _ in recorder.values("val_loss")] == [18, 36, 40]
     assert [(e, s) for e, s, _ in recorder.checkpoints] == [(1, 18), (2, 36), (2, 40)]
@@ -182,7 +182,8 @@ class NaNFromStep(Callback):
 def test_a_nan_loss_fails_the_run_with_the_step_and_no_checkpoint_after_it():
     recorder = Recorder()
     model = NaNAfter(mlp(), after=7)  # 179 train samples / 64: 3 steps per epoch
-    result = fit(model, blobs(), TrainConfig(epochs=10, lr=0.5, device="cpu"), callbacks=[recorder])
+    config = TrainConfig(epochs=10, lr=0.5, device="cpu")
+    result = fit(model, blobs(), config, callbacks=[recorder], checkpoint_every_s=0)
     assert result.status == "failed"
     assert result.error.startswith("training diverged at step 7 (epoch 3): the loss became NaN.")
     assert "lower learning rate (now 0.5)" in result.error
@@ -214,7 +215,8 @@ def test_early_stopping_completes_with_a_note():
     config = TrainConfig(epochs=10, early_stopping_patience=2, device="cpu")
     result = fit(ConstantWhenEvaluated(), blobs(), config, callbacks=[recorder])
     assert result.status == "completed" and result.stopped_early
-    assert result.epochs == 3 and len(recorder.checkpoints) == 3
+    assert result.epochs == 3 and recorder.checkpoints[-1][:2] == (3, 9)  # the stop saves
+    assert [s for s, _ in recorder.values("val_loss")] == [3, 6, 9]  # patience counts epochs
     assert "test_accuracy" in result.metrics
 
 
@@ -246,10 +248,20 @@ class StopAt(Callback):
         return "stop" if step == self.step else "continue"
 
 
-def test_stop_between_steps():
-    stopper = StopAt(5)
-    result = fit(mlp(), blobs(), TrainConfig(device="cpu"), callbacks=[stopper])
-    assert result.status == "stopped" and result.steps == 5 and stopper.asked == 6
+class StopAtRecorded(StopAt, Recorder):
+    def __init__(self, step: int) -> None:
+        StopAt.__init__(self, step)
+        Recorder.__init__(self)
+
+
+def test_stop_between_steps_records_and_saves_what_was_trained():
+    stopper = StopAtRecorded(5)
+    config = TrainConfig(device="cpu", log_every=2)
+    result = fit(mlp(), blobs(), config, callbacks=[stopper], checkpoint_every_s=3600)
+    assert result.status == "cancelled" and result.steps == 5 and stopper.asked == 6
+    assert [s for s, _ in stopper.values("train_loss")] == [2, 3, 4, 5]  # 3: the epoch end
+    # 3 steps per epoch: the first epoch end and the stop are saved, nothing in between
+    assert [c[:2] for c in stopper.checkpoints] == [(1, 3), (1, 5)]
 
 
 def test_settings_that_cannot_work_are_refused_before_training():
@@ -281,10 +293,10 @@ def test_background_callbacks_get_everything_in_order_before_fit_returns():
     config = TrainConfig(epochs=3, batch_size=16, log_every=4, device="cpu")
     seed_everything(0)
     foreground = Recorder()
-    fit(mlp(), blobs(), config, callbacks=[foreground])
+    fit(mlp(), blobs(), config, callbacks=[foreground], checkpoint_every_s=0)
     seed_everything(0)
     background = SlowBackgroundRecorder()
-    fit(mlp(), blobs(), config, callbacks=[background])
+    fit(mlp(), blobs(), config, callbacks=[background], checkpoint_every_s=0)
     assert background.threads == {"studio-callbacks"}
     strip = [(r.name, r.step, r.value) for r in foreground.records if r.name != "samples_per_s"]
     assert strip == [
@@ -325,3 +337,36 @@ def test_a_pause_never_checkpoints_a_diverged_run():
     result = fit(model, blobs(), TrainConfig(log_every=25, device="cpu"), callbacks=[recorder])
     assert result.status == "failed" and "step 2 (epoch 1)" in result.error
     assert recorder.checkpoints == []
+
+
+def test_checkpoints_follow_the_interval_not_every_epoch():
+    """The first epoch end and the end are saved; in between only when the interval passed."""
+    recorder = Recorder()
+    config = TrainConfig(epochs=6, batch_size=16, device="cpu")  # 179 train: 12 steps per epoch
+    result = fit(mlp(), blobs(), config, callbacks=[recorder], checkpoint_every_s=3600)
+    assert result.status == "completed" and result.steps == 72
+    assert [c[:2] for c in recorder.checkpoints] == [(1, 12), (6, 72)]
+    assert [s for s, _ in recorder.values("val_loss")] == [12, 24, 36, 48, 60, 72]
+    # a checkpoint carries the validation measured at its own step, for "best" model loading
+    assert recorder.checkpoints[-1][2]["val_loss"] == recorder.values("val_loss")[-1][1]
+
+
+def test_many_tiny_epochs_validate_about_fifty_times_and_record_every_log_interval():
+    recorder = Recorder()
+    # 280 train samples in batches of 140: 2 steps per epoch, 120 epochs
+    config = TrainConfig(steps=240, epochs=None, batch_size=140, log_every=25, device="cpu")
+    result = fit(mlp(), blobs(n=400), config, callbacks=[recorder], checkpoint_every_s=3600)
+    assert result.status == "completed" and result.epochs == 120
+    assert [s for s, _ in recorder.values("val_loss")] == list(range(6, 241, 6))  # every 3rd
+    train_steps = [s for s, _ in recorder.values("train_loss")]
+    assert train_steps == sorted(set(range(25, 241, 25)) | set(range(6, 241, 6)))
+    assert [r.epoch for r in recorder.records if r.name == "val_loss"][:2] == [3, 6]
+
+
+def test_early_stopping_validates_every_epoch_even_on_tiny_epochs():
+    recorder = Recorder()
+    config = TrainConfig(
+        steps=240, epochs=None, batch_size=140, early_stopping_patience=100, device="cpu"
+    )
+    fit(mlp(), blobs(n=400), config, callbacks=[recorder])
+    assert [s for s, _ in recorder.values("val_loss")] == list(range(2, 241, 2))

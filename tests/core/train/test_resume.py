@@ -60,8 +60,9 @@ def comparable(records: list[MetricRecord]) -> list[tuple[str, int, int, float]]
 def uninterrupted():
     model = fresh_model()
     capture = Capture()
-    result = fit(model, DATASET, CONFIG, callbacks=[capture])
+    result = fit(model, DATASET, CONFIG, callbacks=[capture], checkpoint_every_s=0)
     assert result.status == "completed" and result.steps == 72
+    assert [state["step"] for state in capture.states] == [18, 36, 54, 72]
     return model, result, capture
 
 
@@ -127,3 +128,27 @@ def test_resume_with_different_settings_is_refused(uninterrupted):
     other = TrainConfig.from_dict({**CONFIG.to_dict(), "batch_size": 32})
     with pytest.raises(TrainingError, match="batch_size=16"):
         fit(mlp(dropout=0.3), DATASET, other, resume=state)
+
+
+# 280 train samples in batches of 140: 2 steps per epoch, 60 epochs; validation every 2nd
+TINY_EPOCHS = TrainConfig.from_dict(
+    {**CONFIG.to_dict(), "epochs": 60, "batch_size": 140, "early_stopping_patience": None}
+)
+
+
+def test_resume_from_an_epoch_end_that_neither_validated_nor_recorded(tmp_path):
+    """On tiny epochs a checkpoint can fall where nothing was recorded: the unrecorded losses
+    travel in the state, and the resumed run records exactly what an uninterrupted one does."""
+    model, whole = fresh_model(), Capture()
+    expected = fit(model, DATASET, TINY_EPOCHS, callbacks=[whole], checkpoint_every_s=0)
+    assert expected.steps == 120
+    val_steps = [r.step for r in whole.records if r.name == "val_loss"]
+    assert val_steps == list(range(4, 121, 4))
+    [state] = [s for s in whole.states if s["step"] == 14]  # epoch 7: odd, and 14 % 5 != 0
+    assert len(state["pending_losses"]) == 2  # steps 13, 14: 12 validated, 15 records
+    kept = [r for r in whole.records if r.step <= 14]
+    torch.manual_seed(7)
+    resumed, second = mlp(dropout=0.3), Capture()
+    loaded = load_checkpoint(save_checkpoint(tmp_path / "epoch7.pt", state))
+    result = fit(resumed, DATASET, TINY_EPOCHS, callbacks=[second], resume=loaded)
+    assert_same_as_uninterrupted(resumed, result, kept + second.records, (model, expected, whole))
