@@ -11,7 +11,11 @@ One function, `execute_run`, trains a claimed run; the worker loop and the foreg
 - A checkpoint is written atomically at each epoch end (and at a pause); a run that comes back
   (paused then resumed, or reclaimed from a dead worker) resumes from its latest checkpoint after
   deleting what was recorded past it, so no (name, step) is recorded twice.
-- SIGTERM / SIGINT: the current step finishes, the run is checkpointed and queued again.
+- SIGTERM / SIGINT: the current step finishes, the run is checkpointed and queued again, so
+  it resumes from that checkpoint when a worker next claims it. `--stop-with PID` does the same
+  when process PID (the `studio ui` that started this worker) ends.
+- Every worker, idle or training, re-queues the runs of workers whose heartbeat went stale, on
+  its heartbeat thread: a dead worker's run never waits for a worker to fall idle.
 """
 
 from __future__ import annotations
@@ -60,11 +64,21 @@ def checkpoint_path(run_id: int, *, epoch: int, step: int) -> Path:
 
 
 class Heartbeat:
-    """A background thread that keeps `worker_id` (and the run it trains) alive in the database."""
+    """A background thread that keeps `worker_id` (and the run it trains) alive in the database.
 
-    def __init__(self, worker_id: str, *, interval_s: float) -> None:
+    `after_beat` runs on the same thread after each beat: the worker's periodic duties that must
+    not wait for the training loop (reclaiming dead workers' runs, watching its owner)."""
+
+    def __init__(
+        self,
+        worker_id: str,
+        *,
+        interval_s: float,
+        after_beat: Callable[[], None] | None = None,
+    ) -> None:
         self.worker_id = worker_id
         self.interval_s = interval_s
+        self.after_beat = after_beat
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="studio-heartbeat", daemon=True)
 
@@ -82,6 +96,13 @@ class Heartbeat:
                 db.call(repo.heartbeat, worker_id=self.worker_id)
             except Exception as error:  # a missed beat is not fatal; the next one may pass
                 log.warning("heartbeat of %s failed: %s", self.worker_id, error)
+                continue
+            if self.after_beat is None:
+                continue
+            try:
+                self.after_beat()
+            except Exception as error:  # same: the next beat tries again
+                log.warning("periodic duty of %s failed: %s", self.worker_id, error)
 
 
 # --- one run -----------------------------------------------------------------------------------
@@ -329,6 +350,33 @@ def reclaim_stale_runs() -> list[int]:
     return moved
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs; a zombie (exited, not yet reaped) counts as ended."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    try:  # Linux: the state letter follows the command name in parentheses
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def periodic_duties(stop: threading.Event, *, stop_with: int | None) -> Callable[[], None]:
+    """What a worker does on every heartbeat, busy or idle: re-queue dead workers' runs, and
+    stop (pausing its run) once its owner process `stop_with` has ended."""
+
+    def run() -> None:
+        reclaim_stale_runs()
+        if stop_with is not None and not stop.is_set() and not process_alive(stop_with):
+            log.info("process %d, which started this worker, ended: stopping", stop_with)
+            stop.set()
+
+    return run
+
+
 def worker_device_label() -> str:
     from core.train.devices import device_label, resolve_device
 
@@ -367,11 +415,13 @@ def run_worker(
     max_runs: int | None = None,
     worker_id: str | None = None,
     stop: threading.Event | None = None,
+    stop_with: int | None = None,
 ) -> int:
     """Claim and train queued runs until stopped; returns how many runs it trained.
 
     once: exit when the queue is empty; max_runs: exit after training that many runs;
-    stop: an event that ends the loop (signals set it too)."""
+    stop: an event that ends the loop (signals set it too); stop_with: a process id whose end
+    stops the worker like a SIGTERM (its run is checkpointed and queued again)."""
     settings = get_settings()
     worker_id = worker_id or new_worker_id()
     stop = stop or threading.Event()
@@ -385,13 +435,14 @@ def run_worker(
     )
     log.info("worker %s started (database %s)", worker_id, settings.database_url)
     trained = 0
-    last_reclaim = float("-inf")
-    with GracefulSignals(stop), Heartbeat(worker_id, interval_s=settings.heartbeat_s):
+    reclaim_stale_runs()  # at once on start; then on every heartbeat, even while training
+    duties = periodic_duties(stop, stop_with=stop_with)
+    with (
+        GracefulSignals(stop),
+        Heartbeat(worker_id, interval_s=settings.heartbeat_s, after_beat=duties),
+    ):
         try:
             while not stop.is_set() and (max_runs is None or trained < max_runs):
-                if time.monotonic() - last_reclaim >= settings.heartbeat_s:
-                    reclaim_stale_runs()
-                    last_reclaim = time.monotonic()
                 run = db.call(repo.claim_next_run, worker_id=worker_id)
                 if run is None:
                     if once:

@@ -64,6 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     worker.add_argument("--max-runs", type=int, metavar="N", help="exit after N runs")
     worker.add_argument("--quiet", action="store_true", help="log warnings only")
+    worker.add_argument(
+        "--stop-with",
+        type=int,
+        metavar="PID",
+        help="pause the current run and exit when process PID ends (how `studio ui` ties the "
+        "worker it starts to itself)",
+    )
     worker.set_defaults(handler=worker_command)
 
 
@@ -291,6 +298,8 @@ def worker_command(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its set-up chatter is not news
-    trained = run_worker(once=args.once, poll_s=args.poll, max_runs=args.max_runs)
+    trained = run_worker(
+        once=args.once, poll_s=args.poll, max_runs=args.max_runs, stop_with=args.stop_with
+    )
     print(f"worker trained {trained} run(s)", file=sys.stderr)
     return 0

@@ -167,6 +167,24 @@ def test_pause_resume_stop_from_another_process_and_sigterm_requeues(workers, ca
 
 
 @pytest.mark.slow
+def test_a_busy_worker_requeues_a_dead_worker_s_run_without_waiting_to_be_idle(workers):
+    long = {"epochs": 200, "batch_size": 16, "device": "cpu", "log_every": 5}
+    busy_run = runs.submit_run(spec=NARROW_DIGITS_CNN, dataset="digits", config=long)
+    worker = workers()
+    wait_for(lambda: runs.get_run(busy_run).step > 0, timeout=120, what="training to start")
+
+    orphan = runs.submit_run(spec=TINY_MLP, dataset="digits", config={"steps": 3, "device": "cpu"})
+    db.call(repo.register_worker, worker_id="dead", host="gone", pid=1, device="cpu", status="busy")
+    assert db.call(repo.claim_next_run, worker_id="dead").id == orphan
+    # "dead" never beats again: stale after 2 s (STUDIO_STALE_AFTER_S), while `worker` trains
+    wait_for(lambda: status(orphan) == "queued", timeout=60, what="the busy worker to reclaim")
+    [alive] = runs.list_workers()  # "dead" is marked lost
+    busy = runs.get_run(busy_run)
+    assert (busy.status, busy.worker_id) == ("running", alive.id), "it was not busy any more"
+    assert f"run {orphan}: its worker stopped heartbeating" in worker.log.read_text()
+
+
+@pytest.mark.slow
 def test_ensure_local_worker_spawns_one_worker_that_trains_and_stops_on_sigterm(monkeypatch):
     monkeypatch.setenv("STUDIO_HEARTBEAT_S", "0.2")
     assert runs.ensure_local_worker() is True

@@ -1,0 +1,141 @@
+"""`studio ui`: the Streamlit command it runs, and the worker it starts and stops with it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from core import runs
+from core.cli.main import main as studio
+from core.cli.ui_commands import config_options, streamlit_command
+from core.worker import process_alive
+from tests.conftest import REPO
+from tests.polling import wait_for
+from tests.studio_ui import StudioUI
+
+STUDIO = Path(sys.executable).with_name("studio")  # the console script, as a person runs it
+NARROW_DIGITS_CNN = {
+    "name": "digits-cnn",
+    "layers": [
+        {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1},
+        {"type": "ReLU"},
+        {"type": "MaxPool2d", "kernel_size": 2},
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 32},
+        {"type": "ReLU"},
+        {"type": "Linear"},
+    ],
+}
+
+
+def flags(command: list[str]) -> dict[str, str]:
+    start = command.index("run") + 2  # after `run ENTRYPOINT`
+    return dict(zip(command[start::2], command[start + 1 :: 2], strict=True))
+
+
+def test_every_setting_of_the_repo_config_becomes_a_flag_and_host_port_win():
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    options = config_options(REPO / ".streamlit" / "config.toml")
+    assert set(options) == {f"{s}.{name}" for s, values in config.items() for name in values}
+    assert options["server.enableXsrfProtection"] == "true"
+
+    command = streamlit_command("0.0.0.0", 9123)
+    assert command[:3] == [sys.executable, "-P", "-m"]  # a cwd `core/` cannot shadow the studio
+    given = flags(command)
+    assert given["--server.address"] == "0.0.0.0" and given["--server.port"] == "9123"
+    assert given["--server.enableXsrfProtection"] == "true"
+    assert given["--theme.primaryColor"] == config["theme"]["primaryColor"]
+
+
+def test_keep_worker_and_no_worker_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        studio(["ui", "--no-worker", "--keep-worker"])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def hand_worker(log: Path) -> subprocess.Popen:
+    env = os.environ | {"STUDIO_HEARTBEAT_S": "0.2"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "worker", "--poll", "0.05"],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
+
+
+def kill_workers() -> None:
+    """Spawned workers are detached: never leave one behind."""
+    for worker in runs.list_workers(include_dead=True):
+        if process_alive(worker.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_stopping_studio_ui_pauses_its_worker_s_run_and_the_next_worker_finishes_it(tmp_path):
+    config = {"steps": 200, "batch_size": 32, "device": "cpu", "seed": 1, "log_every": 5}
+    run_id = runs.submit_run(spec=NARROW_DIGITS_CNN, dataset="digits", config=config)
+    ui = StudioUI(STUDIO, cwd=tmp_path, log=tmp_path / "ui.log")
+    try:
+        wait_for(lambda: runs.get_run(run_id).step > 0, timeout=180, what="training to start")
+        [worker] = runs.list_workers()
+        assert ui.stop(timeout=150) == 128 + signal.SIGTERM, ui.output()
+
+        assert not process_alive(worker.pid), "the worker studio ui started outlived it"
+        run = runs.get_run(run_id)
+        assert run.status == "queued", f"{run.status}: {run.error} (make the run longer?)"
+        assert run.worker_id is None and 0 < run.step < 200
+        assert runs.list_checkpoints(run_id)[-1].step == run.step  # nothing lost
+        assert "stopping the local worker" in ui.output()
+
+        next_worker = hand_worker(tmp_path / "next-worker.log")
+        wait_for(
+            lambda: runs.get_run(run_id).status == "completed",
+            timeout=180,
+            what="the next worker to finish the run",
+        )
+        next_worker.send_signal(signal.SIGTERM)
+        next_worker.wait(timeout=60)
+        finished = runs.get_run(run_id)
+        assert (finished.step, finished.attempts) == (200, 2)  # resumed, not started over
+    finally:
+        ui.kill()
+        kill_workers()
+
+
+@pytest.mark.slow
+def test_a_worker_started_by_hand_outlives_studio_ui_and_keep_worker_keeps_its_own(tmp_path):
+    by_hand = hand_worker(tmp_path / "hand.log")
+    try:
+        wait_for(runs.list_workers, timeout=120, what="the hand-started worker's heartbeat")
+        ui = StudioUI(STUDIO, cwd=tmp_path, log=tmp_path / "ui.log")
+        ui.wait_until_serving(timeout=120)
+        assert "started a local worker" not in ui.output()  # one is alive already
+        assert ui.stop(timeout=60) == 128 + signal.SIGTERM
+        assert by_hand.poll() is None, "studio ui stopped a worker it did not start"
+        by_hand.send_signal(signal.SIGTERM)
+        assert by_hand.wait(timeout=60) == 0
+
+        kept = StudioUI(STUDIO, "--keep-worker", cwd=tmp_path, log=tmp_path / "kept.log")
+        spawned = wait_for(
+            lambda: [w for w in runs.list_workers() if w.pid != by_hand.pid],
+            timeout=120,
+            what="the worker studio ui --keep-worker starts",
+        )
+        assert kept.stop(timeout=60) == 128 + signal.SIGTERM
+        assert process_alive(spawned[0].pid), "--keep-worker did not keep the worker"
+        assert [w.pid for w in runs.list_workers()] == [spawned[0].pid]  # still heartbeating
+    finally:
+        if by_hand.poll() is None:
+            by_hand.kill()
+        kill_workers()
