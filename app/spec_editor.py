@@ -15,7 +15,10 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.config import get_settings
 from core.errors import SpecError
+from core.limits import check_spec_limits, too_large
+from core.spec import parse_spec_text
 
 ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 UNSET = object()
@@ -245,12 +248,22 @@ def encode(spec: dict[str, Any]) -> str:
 
 
 def decode(text: str) -> dict[str, Any]:
-    """The inverse of `encode`; SpecError when the text is not one."""
+    """The inverse of `encode`; SpecError when the text is not one, or when it unpacks to more
+    than a spec file may hold (size, nesting, layers: `core.spec.parse_spec_text`), checked
+    before anything is built from it."""
+    limit = get_settings().max_spec_bytes
+    where = "the draft in the address bar"
+    if len(text) > limit:
+        raise SpecError(f"{where} is {too_large(limit)}")
     try:
         padded = text + "=" * (-len(text) % 4)
-        spec = json.loads(zlib.decompress(base64.urlsafe_b64decode(padded)))
+        unpacker = zlib.decompressobj()
+        raw = unpacker.decompress(base64.urlsafe_b64decode(padded), limit + 1)
     except (ValueError, zlib.error) as error:
-        raise SpecError(f"the draft in the address bar cannot be read ({error})") from None
+        raise SpecError(f"{where} cannot be read ({error})") from None
+    if len(raw) > limit or unpacker.unconsumed_tail:
+        raise SpecError(f"{where} unpacks to {too_large(limit)}")
+    spec = parse_spec_text(raw, source=where)
     if not isinstance(spec, dict):
         raise SpecError("the draft in the address bar is not a model spec")
     return spec
@@ -259,13 +272,18 @@ def decode(text: str) -> dict[str, Any]:
 def parse_json(text: str | bytes, *, source: str = "the file") -> dict[str, Any]:
     """A spec document from JSON text; SpecError naming the line and column of a syntax error."""
     try:
-        spec = json.loads(text)
+        spec = json.loads(text) if len(text) <= get_settings().max_spec_bytes else None
     except UnicodeDecodeError:
         raise SpecError(f"{source} is not a text file; choose a .json model spec") from None
     except json.JSONDecodeError as error:
         raise SpecError(
             f"{source} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
         ) from None
+    except (RecursionError, ValueError):
+        spec = None
+    if spec is None:  # too large, too deep or odd: the shared checks say which, precisely
+        spec = parse_spec_text(text, source=source)
+    check_spec_limits(spec)
     from_spec(spec)  # structure check with a clear message
     return spec
 

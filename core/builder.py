@@ -18,6 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from core.errors import SpecError
 from core.layers import LAYERS, Construct, LayerContext, LayerProblem
 from core.layers.shapes import fmt
+from core.limits import SizeBudget
 from core.spec import (
     INPUT,
     check_shape,
@@ -161,6 +162,8 @@ def trace(
         -1: torch.empty((1, *result.input_shape), dtype=input_dtype, device="meta")
     }
     pooled: dict[int, bool] = {-1: False}
+    # parameters and activations past the settings' limits stop the trace at that layer
+    budget = SizeBudget.from_settings(_bytes(values[-1]))
     for index in graph.order:
         layer = document.layers[index]
         layer_type = LAYERS[layer["type"]]
@@ -193,6 +196,7 @@ def trace(
             )
             construct = layer_type.make(args, context)
             output, params, flops = run_on_meta(construct, [values[s] for s in sources], context)
+            budget.add(params, _bytes(output))
         except LayerProblem as problem:
             result.error = layer_error(index, layer_type.name, layer_id, str(problem))
             break
@@ -308,6 +312,10 @@ def run_on_meta(
         output = output.expand(output.shape[0], steps, *output.shape[2:])
     params = sum(p.numel() for p in module.parameters())
     return output, int(params), int(flops) * steps
+
+
+def _bytes(value: torch.Tensor) -> int:
+    return value.numel() * value.element_size()
 
 
 def _strided(args: dict[str, Any]) -> bool:

@@ -7,8 +7,10 @@ same modules under the same attribute names: their state_dicts are interchangeab
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
+import keyword
 import re
 import textwrap
 from typing import Any
@@ -17,10 +19,12 @@ import torch
 
 from core import studio_layers
 from core.builder import Step, Trace, trace_or_raise
+from core.errors import SpecError
 from core.spec import INPUT
 
 INDENT = "    "
 MAX_LINE = 100
+MAX_CLASS_NAME = 60  # a longer spec name is cut: the class name is for reading, not storing
 
 
 def generate_code(
@@ -49,7 +53,7 @@ def generate_code(
         model_class(traced, class_name, description),
         smoke_check(traced, class_name),
     ]
-    return "\n\n\n".join(part.rstrip() for part in parts) + "\n"
+    return verified("\n\n\n".join(part.rstrip() for part in parts) + "\n", class_name, studio)
 
 
 def studio_classes_used(steps: list[Step]) -> list[type]:
@@ -58,12 +62,13 @@ def studio_classes_used(steps: list[Step]) -> list[type]:
 
 
 def class_name_for(name: str, taken: set[str]) -> str:
-    """'seed-lenet' -> 'SeedLenet'; digits first get a 'Model' prefix."""
+    """'seed-lenet' -> 'SeedLenet'; digits first get a 'Model' prefix. Only ASCII letters and
+    digits survive, so the result is always a plain identifier (never a keyword such as None)."""
     words = re.findall(r"[A-Za-z0-9]+", name)
-    camel = "".join(w[:1].upper() + w[1:] for w in words) or "Model"
+    camel = "".join(w[:1].upper() + w[1:] for w in words)[:MAX_CLASS_NAME] or "Model"
     if camel[0].isdigit():
         camel = f"Model{camel}"
-    if camel in taken or camel in {"torch", "nn", "math"}:
+    if camel in taken or camel in {"torch", "nn", "math"} or keyword.iskeyword(camel):
         camel = f"{camel}Model"
     return camel
 
@@ -71,7 +76,8 @@ def class_name_for(name: str, taken: set[str]) -> str:
 def header(traced: Trace, class_name: str) -> str:
     kind = "token ids" if traced.input_dtype != torch.float32 else "float"
     return (
-        f'"""{class_name}: the model "{traced.name}", exported from Model Studio.\n\n'
+        f'"""{class_name}: the model "{docstring_text(traced.name)}", exported from Model '
+        "Studio.\n\n"
         f"Standalone PyTorch, no studio import. Input: (batch, {_dims(traced.input_shape)}) "
         f"{kind};\noutput: (batch, {_dims(traced.output_shape)}). "
         f"{traced.params:,} parameters.\n"
@@ -97,15 +103,34 @@ def model_class(traced: Trace, class_name: str, description: str | None) -> str:
 
 
 def docstring(text: str) -> list[str]:
-    text = text.replace('"""', '"').replace("\\", "/")
-    if len(INDENT) + len(text) + 6 <= MAX_LINE:
-        return [f'{INDENT}"""{text}"""']
-    wrapped = textwrap.wrap(text, MAX_LINE - len(INDENT) - 3)
+    """The class docstring: `text` wrapped, each line escaped (see `docstring_text`)."""
+    wrapped = textwrap.wrap(text, MAX_LINE - len(INDENT) - 3) or [""]
+    lines = [docstring_text(line) for line in wrapped]
+    if len(lines) == 1 and len(INDENT) + len(lines[0]) + 6 <= MAX_LINE:
+        return [f'{INDENT}"""{lines[0]}"""']
     return [
-        f'{INDENT}"""{wrapped[0]}',
-        *(f"{INDENT}{line}" for line in wrapped[1:]),
+        f'{INDENT}"""{lines[0]}',
+        *(f"{INDENT}{line}" for line in lines[1:]),
         f'{INDENT}"""',
     ]
+
+
+def docstring_text(text: str) -> str:
+    """`text` made safe inside a triple-quoted string: backslashes and quotes escaped (a quote
+    can neither close the string nor sit against its closing quotes), and line breaks, control
+    and unprintable characters written as escapes. Reading the file gives back exactly `text`
+    (a lone surrogate, which no file can hold, reads as its escape); nothing can become code."""
+    out = []
+    for char in text:
+        if char in '\\"':
+            out.append("\\" + char)
+        elif char.isprintable():
+            out.append(char)
+        elif 0xD800 <= ord(char) <= 0xDFFF:  # a lone surrogate (JSON allows it) would stop the
+            out.append(f"\\\\u{ord(char):04x}")  # class being created: it stays visible text
+        else:  # \n, \t, \x00, \u2028 ...
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
 
 
 def constructor_lines(step: Step) -> list[str]:
@@ -197,3 +222,83 @@ def smoke_check(traced: Trace, class_name: str) -> str:
 
 def _dims(shape: tuple[int, ...] | None) -> str:
     return ", ".join(str(s) for s in shape or ())
+
+
+# ---- the generated file checked before it is offered ----------------------------------------
+
+IMPORTS = {"import math", "import torch", "from torch import nn"}
+INIT_FIRST = "super().__init__()"
+
+
+def verified(code: str, class_name: str, studio: list[type]) -> str:
+    """`code` if it parses and holds only what the generator writes: a docstring, the torch
+    (and math) imports, the studio classes, the model class (docstring, `__init__` assigning
+    layers, `forward` assigning values) and the `__main__` smoke check. A spec string that
+    slipped out of its docstring or literal would show up here as a statement of its own;
+    SpecError then, so such a file is never written or offered for download."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as error:
+        raise _unsafe(f"it does not parse (line {error.lineno}: {error.msg})") from None
+    body = list(tree.body)
+    if not body or not _is_docstring(body[0]):
+        raise _unsafe("it does not start with its docstring")
+    expected_classes = [cls.__name__ for cls in studio] + [class_name]
+    rest = body[1:]
+    imports = [node for node in rest if isinstance(node, ast.Import | ast.ImportFrom)]
+    classes = [node for node in rest if isinstance(node, ast.ClassDef)]
+    mains = [node for node in rest if isinstance(node, ast.If)]
+    if len(imports) + len(classes) + len(mains) != len(rest) or len(mains) != 1:
+        raise _unsafe("it holds top-level statements the generator never writes")
+    if {ast.unparse(node) for node in imports} - IMPORTS:
+        raise _unsafe("it imports more than torch and math")
+    if [node.name for node in classes] != expected_classes:
+        raise _unsafe(f"its classes are {[node.name for node in classes]}")
+    if ast.unparse(mains[0].test) != "__name__ == '__main__'":
+        raise _unsafe("its last block is not the `__main__` smoke check")
+    _check_model_class(classes[-1])
+    return code
+
+
+def _check_model_class(model: ast.ClassDef) -> None:
+    body = model.body
+    if len(body) != 3 or not _is_docstring(body[0]):
+        raise _unsafe("the model class holds more than its docstring, __init__ and forward")
+    init, forward = body[1], body[2]
+    if not (isinstance(init, ast.FunctionDef) and init.name == "__init__"):
+        raise _unsafe("the model class has no __init__ where expected")
+    if not (isinstance(forward, ast.FunctionDef) and forward.name == "forward"):
+        raise _unsafe("the model class has no forward where expected")
+    if ast.unparse(init.body[0]) != INIT_FIRST or not all(
+        _assigns_self_attribute(node) for node in init.body[1:]
+    ):
+        raise _unsafe("__init__ does more than create the layers")
+    *steps, last = forward.body
+    if not isinstance(last, ast.Return) or not all(isinstance(n, ast.Assign) for n in steps):
+        raise _unsafe("forward does more than run the layers")
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
+
+
+def _assigns_self_attribute(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Attribute)
+        and isinstance(node.targets[0].value, ast.Name)
+        and node.targets[0].value.id == "self"
+        and isinstance(node.value, ast.Call)
+    )
+
+
+def _unsafe(reason: str) -> SpecError:
+    return SpecError(
+        f"the exported code failed its safety check ({reason}); nothing was written. This is a "
+        "studio bug: please report it with the spec"
+    )

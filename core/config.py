@@ -23,6 +23,13 @@ class Settings:
     stale_after_s: float = 15.0  # a worker silent this long is presumed dead
     checkpoint_every_s: float = 5.0  # epoch-end checkpoints at most this often (0: every
     # epoch); on tiny epochs a checkpoint each would cost more than the training
+    # specs and shared ?draft= links are refused past these before any parsing or tracing;
+    # the defaults are far beyond real models (a ResNet-152 is ~500 layers, ~60M parameters)
+    max_spec_bytes: int = 1 * MB  # the JSON text
+    max_spec_layers: int = 2_000
+    max_spec_depth: int = 32  # nesting of lists/objects; a spec needs about 5
+    max_params: int = 2_000_000_000  # estimated from the meta trace, before any weight exists
+    max_activation_bytes: int = 4096 * MB  # one sample's layer outputs (float32), forward pass
 
     @property
     def artifacts_dir(self) -> Path:
@@ -43,6 +50,10 @@ class Settings:
     @property
     def exports_dir(self) -> Path:
         return self.artifacts_dir / "exports"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
 
     @property
     def is_sqlite(self) -> bool:
@@ -83,6 +94,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         heartbeat_s=_number(env, "STUDIO_HEARTBEAT_S", 2.0, minimum=0.05),
         stale_after_s=_number(env, "STUDIO_STALE_AFTER_S", 15.0, minimum=0.1),
         checkpoint_every_s=_number(env, "STUDIO_CHECKPOINT_EVERY_S", 5.0, minimum=0.0),
+        max_spec_bytes=int(_number(env, "STUDIO_MAX_SPEC_KB", 1024, minimum=1) * 1024),
+        max_spec_layers=int(_number(env, "STUDIO_MAX_SPEC_LAYERS", 2_000, minimum=1)),
+        max_spec_depth=int(_number(env, "STUDIO_MAX_SPEC_DEPTH", 32, minimum=4)),
+        max_params=int(_number(env, "STUDIO_MAX_PARAMS", 2e9, minimum=1)),
+        max_activation_bytes=int(_number(env, "STUDIO_MAX_ACTIVATION_MB", 4096, minimum=1) * MB),
     )
 
 

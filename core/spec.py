@@ -16,58 +16,98 @@ import json
 import keyword
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from core.config import get_settings
 from core.errors import SpecError
 from core.layers import LAYERS, LayerProblem
-from core.layers.registry import unknown_type_message
+from core.layers.registry import unknown_type_message, visible
+from core.limits import check_spec_limits, text_depth, too_deep, too_large
 
 INPUT = "input"  # the reserved id (and value name) of the model input
 CONTRACT_KEYS = ("name", "input_shape", "layers")
 LAYER_KEYS = ("type", "id", "inputs")  # every other key of a layer is an argument
 # names a layer attribute may not take: they belong to nn.Module, SpecModel or generated code
-RESERVED_NAMES = frozenset(dir(nn.Module)) | {
-    "spec",
-    "input_shape",
-    "num_classes",
-    "input_dtype",
-    "vocab_size",
-    "output_shape",
-    "record_attention",
-    "attention_maps",
-    "x",
-    "x_in",
-    "self",
-    "torch",
-    "nn",
-    "math",
-    "inputs",
-}
+RESERVED_NAMES = (
+    frozenset(dir(nn.Module))
+    | frozenset(vars(nn.Module()))
+    | {
+        "spec",
+        "input_shape",
+        "num_classes",
+        "input_dtype",
+        "vocab_size",
+        "output_shape",
+        "record_attention",
+        "attention_maps",
+        "x",
+        "x_in",
+        "self",
+        "torch",
+        "nn",
+        "math",
+        "inputs",
+    }
+)
+MAX_SAMPLE_ELEMENTS = 2**31 - 1  # numbers in one input sample; far beyond any real sample
 
 
 def load_spec(path: str | Path) -> dict[str, Any]:
     """Read a spec file; SpecError naming the file (and line/column for bad JSON).
 
-    Only the JSON is checked here: `validate_spec` or `core.builder.trace` check the rest.
+    At most `max_spec_bytes` are read (so /dev/zero or a 54 MB file is refused at once); the
+    JSON is then checked for depth and size by `parse_spec_text`. The layers are checked by
+    `validate_spec` or `core.builder.trace`.
     """
     path = Path(path)
+    limit = get_settings().max_spec_bytes
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(limit + 1)
     except FileNotFoundError:
         raise SpecError(f"{path}: no such spec file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise SpecError(f"{path}: cannot be read ({error})") from None
+    except OSError as error:
+        raise SpecError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if len(data) > limit:
+        size = path.stat().st_size if path.is_file() else 0
+        raise SpecError(f"{path}: {f'{size:,} bytes, ' if size else ''}{too_large(limit)}")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SpecError(
+            f"{path}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); "
+            "a spec is a JSON text file"
+        ) from None
+    spec = parse_spec_text(text, source=str(path))
+    if not isinstance(spec, dict):
+        raise SpecError(f'{path}: a spec is a JSON object with "layers", not {type(spec).__name__}')
+    return spec
+
+
+def parse_spec_text(text: str | bytes, *, source: str = "the spec") -> Any:
+    """JSON text -> the document, refusing (SpecError naming `source`) text over
+    `max_spec_bytes`, nesting over `max_spec_depth` and more than `max_spec_layers` layers;
+    bad JSON is named by line and column."""
+    settings = get_settings()
+    if len(text) > settings.max_spec_bytes:
+        raise SpecError(f"{source}: {too_large(settings.max_spec_bytes)}")
     try:
         spec = json.loads(text)
     except json.JSONDecodeError as error:
         raise SpecError(
-            f"{path}: not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+            f"{source}: not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
         ) from None
-    if not isinstance(spec, dict):
-        raise SpecError(f'{path}: a spec is a JSON object with "layers", not {type(spec).__name__}')
+    except RecursionError:  # json's own recursion guard: about 1000 levels
+        raise SpecError(f"{source}: {too_deep(text_depth(text), settings)}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{source}: not UTF-8 text; a spec is a JSON text file") from None
+    except ValueError as error:  # e.g. a number of more than 4300 digits
+        raise SpecError(f"{source}: not a usable JSON document ({error})") from None
+    check_spec_limits(spec, settings)
     return spec
 
 
@@ -94,6 +134,7 @@ def read_document(spec: Any) -> Document:
     name = spec.get("name", "model")
     if not isinstance(name, str) or not name.strip():
         raise SpecError('"name" must be a non-empty text, e.g. "name": "my-cnn"')
+    check_spec_limits(spec)
     layers = spec.get("layers")
     if not isinstance(layers, list) or not layers:
         raise SpecError(
@@ -108,16 +149,29 @@ def read_document(spec: Any) -> Document:
 
 
 def check_shape(shape: Any, what: str) -> tuple[int, ...]:
-    """A sample shape: a non-empty list of positive whole numbers (batch excluded)."""
+    """A sample shape: a non-empty list of positive whole numbers (batch excluded) holding at
+    most MAX_SAMPLE_ELEMENTS numbers."""
     ok = (
         isinstance(shape, list | tuple)
         and len(shape) > 0
         and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
     )
     if not ok:
+        shown = json.dumps(shape, default=str)
         raise SpecError(
             f"{what} must be a list of positive whole numbers without the batch, "
-            f"e.g. [3, 32, 32]; got {json.dumps(shape, default=str)}"
+            f"e.g. [3, 32, 32]; got {shown[:200]}"
+        )
+    elements = 1
+    for size in shape:
+        elements *= size
+        if elements > MAX_SAMPLE_ELEMENTS:
+            break
+    if elements > MAX_SAMPLE_ELEMENTS:
+        shown = ", ".join(str(s) if s < 10**12 else f"{Decimal(s):.3g}" for s in shape[:8])
+        raise SpecError(
+            f"{what} [{shown}{', ...' if len(shape) > 8 else ''}] holds more than "
+            f"{MAX_SAMPLE_ELEMENTS:,} numbers per sample; real samples hold at most millions"
         )
     return tuple(int(s) for s in shape)
 
@@ -128,7 +182,8 @@ def prefix(index: int | None, layer_type: str | None, layer_id: str | None) -> s
     if layer_type:
         text += f" {layer_type}"
     if layer_id:
-        text += f" (id {layer_id})"
+        shown = visible(layer_id[:60]) + ("..." if len(layer_id) > 60 else "")
+        text += f" (id {shown})"
     return text
 
 
@@ -365,7 +420,9 @@ def attribute_names(types: list[str | None], ids: list[str | None]) -> list[str]
 
 
 def sanitize(layer_id: str) -> str:
-    name = re.sub(r"\W", "_", layer_id.strip()).strip("_") or "layer"
+    """The attribute (and variable) name for an id: ASCII letters, digits and _ only (so `b²` or
+    `x\\N` give plain identifiers), never a keyword, a reserved name or a private one."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", layer_id.strip()).strip("_") or "layer"
     if name[0].isdigit():
         name = f"layer_{name}"
     if keyword.iskeyword(name) or name in RESERVED_NAMES or name.startswith("_"):

@@ -20,6 +20,7 @@ SPLITS = ("test", "val", "train")
 RAMP = " .:-=+*#%@"  # light to dark: how much the model relied on a pixel
 BARS = "▁▂▃▄▅▆▇█"
 ASCII_MAX_SIDE = 32  # larger images are summarized in words only
+MAX_STEPS = 2000  # integration steps: more adds minutes and no visible precision
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--target", type=int, default=None, help="class to explain (default: the predicted one)"
     )
-    parser.add_argument("--steps", type=int, default=50, help="integration steps (default 50)")
+    parser.add_argument(
+        "--steps",
+        type=integration_steps,
+        default=50,
+        help=f"integration steps, 1 to {MAX_STEPS} (default 50)",
+    )
     parser.add_argument(
         "--no-sanity-check",
         action="store_true",
@@ -48,6 +54,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(handler=run_explain)
+
+
+def integration_steps(text: str) -> int:
+    """--steps: a whole number from 1 to MAX_STEPS (each step is a pass through the model)."""
+    try:
+        steps = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= steps <= MAX_STEPS:
+        raise argparse.ArgumentTypeError(
+            f"{steps} is out of range; use 1 to {MAX_STEPS} (50 is usually enough)"
+        )
+    return steps
 
 
 def _load_run_model(run_id: int) -> tuple[Any, Any, Any]:

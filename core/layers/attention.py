@@ -7,7 +7,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.layers.registry import Construct, LayerContext, LayerProblem, ParamSpec, register
+from core.layers.registry import (
+    LAYERS,
+    Construct,
+    LayerContext,
+    LayerProblem,
+    ParamSpec,
+    register,
+)
 from core.layers.shapes import divisors, fmt, inferred_matches, need_sequence
 from core.studio_layers import PositionalEncoding, SelfAttention
 
@@ -211,6 +218,12 @@ def embedding(args: dict[str, Any], context: LayerContext) -> Construct:
             f"use num_embeddings ≥ {vocab} or leave it out"
         )
     count = given if given is not None else vocab
+    most = LAYERS["Embedding"].param("num_embeddings").maximum
+    if most is not None and count > most:  # a vocabulary from the data (or --vocab-size)
+        raise LayerProblem(
+            f"the vocabulary of {count:,} tokens is more than an Embedding holds here (at most "
+            f"{int(most):,}); keep fewer words or check --vocab-size"
+        )
     padding = args.get("padding_idx")
     if padding is not None and padding >= count:
         raise LayerProblem(f"padding_idx={padding} is not a token id; use 0 to {count - 1}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 from torch import nn
@@ -10,6 +11,8 @@ from torch import nn
 from core.layers.registry import Construct, LayerContext, LayerProblem, ParamSpec, register
 from core.layers.shapes import fmt, inferred_matches, step, what
 from core.studio_layers import Add, Concat, Permute, Reshape
+
+LINEAR_MAX_OUT = 1_000_000
 
 
 @register(
@@ -23,7 +26,7 @@ from core.studio_layers import Add, Concat, Permute, Reshape
             "int",
             None,
             1,
-            1_000_000,
+            LINEAR_MAX_OUT,
             nullable=True,
             help="How many numbers it outputs; leave empty on the last Linear to "
             "use the dataset's number of classes.",
@@ -53,6 +56,11 @@ def linear(args: dict[str, Any], context: LayerContext) -> Construct:
                 "pass --dataset NAME or set out_features"
             )
         out = context.num_classes
+        if out > LINEAR_MAX_OUT:  # the classes come from the data (or --num-classes)
+            raise LayerProblem(
+                f"out_features would be the {out:,} classes, more than a Linear outputs here "
+                f"(at most {LINEAR_MAX_OUT:,}); check the label column or --num-classes"
+            )
     kwargs = {"in_features": shape[-1], "out_features": out}
     kwargs.update({k: v for k, v in args.items() if k not in kwargs})
     return Construct(nn.Linear, kwargs)
@@ -222,12 +230,11 @@ def add(args: dict[str, Any], context: LayerContext) -> Construct:
     short="cat",
     merge=True,
     params=(
+        # no fixed range: which dims exist depends on the inputs, and the maker says so
         ParamSpec(
             "dim",
             "int",
             0,
-            -8,
-            8,
             help="Dimension to join along, batch excluded: 0 = channels, -1 = last.",
         ),
     ),
@@ -239,7 +246,9 @@ def concat(args: dict[str, Any], context: LayerContext) -> Construct:
     rank = len(first)
     dim = args.get("dim", 0)
     if not -rank <= dim < rank:
-        raise LayerProblem(f"dim={dim} does not exist in {fmt(first)}; use 0 to {rank - 1} or -1")
+        raise LayerProblem(
+            f"dim={_show_int(dim)} does not exist in {fmt(first)}; {dims_allowed(rank)}"
+        )
     dim = dim % rank
     for name, shape in zip(context.sources[1:], context.shapes[1:], strict=True):
         same_rest = len(shape) == rank and all(
@@ -251,6 +260,17 @@ def concat(args: dict[str, Any], context: LayerContext) -> Construct:
                 f"{name!r} along dim {dim}; all other sizes must match"
             )
     return Construct(Concat, {"dim": dim})
+
+
+def dims_allowed(rank: int) -> str:
+    """The dims a (rank)-dimensional input has, batch excluded, in words."""
+    if rank == 1:
+        return "it has one dimension: use 0 (or -1)"
+    return f"it has {rank} dimensions: use 0 to {rank - 1} (or -{rank} to -1 from the end)"
+
+
+def _show_int(value: int) -> str:
+    return str(value) if abs(value) < 10**15 else f"{Decimal(value):.3e}"
 
 
 def need_several(context: LayerContext, name: str, verb: str) -> None:

@@ -8,8 +8,10 @@ small function that reads the incoming shape and returns the module class and it
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import torch
@@ -105,10 +107,17 @@ class ParamSpec:
             if not _is_int(value):
                 raise self._bad(value)
             return self._in_range(int(value), value)
-        # float
+        # float: NaN and infinities (JSON's NaN, Infinity, 1e400) pass no range check, so
+        # they are refused here, before training or exported code meets them
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self._bad(value)
-        return self._in_range(float(value), value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            raise self._bad(value) from None
+        if not math.isfinite(number):
+            raise self._bad(value)
+        return self._in_range(number, value)
 
     def _in_range(self, number: float, shown: Any) -> Any:
         low_bad = self.minimum is not None and number < self.minimum
@@ -297,6 +306,14 @@ def unknown_type_message(name: Any) -> str:
     return f"unknown layer type {name!r}; known types: {', '.join(known)}"
 
 
+def visible(text: str) -> str:
+    """`text` with line breaks, control and unprintable characters written as escapes (\\n,
+    \\x00, \\ud800), so a message quoting a spec's string stays one printable line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -313,5 +330,10 @@ def _show(value: Any) -> str:
     if isinstance(value, tuple):
         value = list(value)
     if isinstance(value, str):
-        return f'"{value}"'
-    return str(value)
+        return f'"{visible(value[:80])}"' if len(value) <= 80 else f'"{visible(value[:80])}..."'
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, int) and abs(value) >= 10**15:
+        return f"{Decimal(value):.3e}"  # str() of a 5000-digit integer fails
+    text = str(value)
+    return text if len(text) <= 80 else text[:80] + "..."

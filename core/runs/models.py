@@ -19,7 +19,7 @@ def load_run_model(run_id: int, *, which: str = "latest") -> tuple[nn.Module, Da
     with weights_only=True; the model is in eval mode on the CPU."""
     from core.builder import build_model
     from core.data import load_dataset
-    from core.train.checkpoint import load_checkpoint
+    from core.train.checkpoint import load_checkpoint, load_weights
     from core.worker import model_facts
 
     if which not in ("latest", "best"):
@@ -37,6 +37,6 @@ def load_run_model(run_id: int, *, which: str = "latest") -> tuple[nn.Module, Da
     data = load_dataset(run.dataset)
     model = build_model(run.spec, **model_facts(data))
     state = load_checkpoint(chosen.path)
-    model.load_state_dict(state["model"])
+    load_weights(model, state["model"], chosen.path)
     model.eval()
     return model, data, run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -171,3 +172,80 @@ def test_code_to_a_path_that_cannot_be_written_is_one_line_error(target, tmp_pat
     assert captured.out == "" and captured.err.count("\n") == 1
     assert captured.err.startswith(f"error: cannot write {output}: ")
     assert "choose a file in a folder that exists" in captured.err
+
+
+# ---- hostile input: one line, exit 1, never a traceback ----------------------------------------
+
+
+def one_line_error(capsys, args) -> str:
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.err.startswith("error: "), captured.err
+    assert "Traceback" not in captured.out + captured.err
+    return captured.err
+
+
+@pytest.mark.parametrize("command", ["check", "code"])
+def test_hostile_spec_files_get_one_precise_line(command, tmp_path, capsys):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"layers": ' + "[" * 1000 + "]" * 1000 + "}")
+    assert "nested 1,001 levels deep" in one_line_error(capsys, [command, str(deep)])
+    assert "/dev/zero: larger than 1,048,576 bytes" in one_line_error(
+        capsys, [command, "/dev/zero"]
+    )
+    assert "cannot be read (Is a directory)" in one_line_error(capsys, [command, str(tmp_path)])
+    huge = tmp_path / "huge.json"
+    huge.write_text(json.dumps({"input_shape": [12345678901234567890], "layers": BROKEN["layers"]}))
+    assert "[1.23e+19] holds more than 2,147,483,647 numbers" in one_line_error(
+        capsys, [command, str(huge)]
+    )
+
+
+def test_ids_and_values_with_line_breaks_stay_on_one_line(tmp_path, capsys):
+    path = tmp_path / "odd.json"
+    layers = [{"type": "ReLU", "id": "0\n1"}, {"type": "Conv2d", "kernel_size": "3\n\ud800"}]
+    path.write_text(json.dumps({"input_shape": [4], "layers": layers}))
+    err = one_line_error(capsys, ["check", str(path)])
+    assert err.startswith("error: layer 1 Conv2d: ")
+    path.write_text(
+        json.dumps({"input_shape": [4], "layers": [{"type": "ReLU", "id": "a\nb", "x": 1}]})
+    )
+    assert one_line_error(capsys, ["check", str(path)]).startswith("error: layer 0 ReLU (id a\\nb)")
+
+
+def test_a_20_digit_input_shape_option_is_one_line(tmp_path, capsys):
+    path = tmp_path / "no-shape.json"
+    path.write_text(json.dumps({"layers": [{"type": "Flatten"}, {"type": "Linear"}]}))
+    for command in ("check", "code"):
+        err = one_line_error(capsys, [command, str(path), "--input-shape", "12345678901234567890"])
+        assert "the input shape [1.23e+19] holds more than 2,147,483,647 numbers" in err
+
+
+def test_code_refuses_nothing_and_plants_nothing_for_a_hostile_name(tmp_path, capsys):
+    path = tmp_path / "hostile.json"
+    name = 'x"""\nimport os\n"""'
+    path.write_text(json.dumps({"name": name, "input_shape": [4], "layers": [{"type": "Linear"}]}))
+    out = tmp_path / "model.py"
+    assert main(["code", str(path), "--num-classes", "2", "-o", str(out)]) == 0
+    tree = ast.parse(out.read_text())
+    assert not any(
+        isinstance(node, ast.Import) and node.names[0].name == "os" for node in tree.body
+    )
+
+
+def test_unexpected_errors_are_one_line_and_logged(monkeypatch, capsys, studio_home):
+    import core.spec
+
+    def broken(path):
+        raise RuntimeError("something nobody foresaw\nsecond line")
+
+    monkeypatch.setattr(core.spec, "load_spec", broken)
+    err = one_line_error(capsys, ["code", LENET])
+    log = studio_home / "logs" / "cli-errors.log"
+    assert err == (
+        "error: unexpected RuntimeError: something nobody foresaw | second line (the full trace "
+        f"is in {log}; please report it)\n"
+    )
+    logged = log.read_text()
+    assert "Traceback (most recent call last)" in logged and "def broken" not in logged
+    assert "RuntimeError: something nobody foresaw" in logged and "code " in logged

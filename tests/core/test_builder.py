@@ -259,7 +259,8 @@ def test_attention_weights_are_recorded_on_request():
     assert model.attention_maps() == {}
 
 
-def test_trace_allocates_no_weights_so_huge_models_check_instantly():
+def test_trace_allocates_no_weights_so_huge_models_check_instantly(monkeypatch):
+    monkeypatch.setenv("STUDIO_MAX_PARAMS", "1e11")  # above the default limit, on purpose
     spec = {
         "input_shape": [100_000],
         "layers": [

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from core.builder import build_model
-from core.codegen import class_name_for, generate_code
+from core.codegen import class_name_for, generate_code, verified
+from core.errors import SpecError
 from core.templates import list_templates
 
 TEMPLATES = {t.name: t for t in list_templates()}
@@ -144,3 +145,95 @@ def test_exported_code_is_lint_and_format_clean(tmp_path):
         [ruff, "format", *rules, "--check", str(tmp_path)], capture_output=True, text=True
     )
     assert style.returncode == 0, style.stdout
+
+
+# ---- hostile strings: nothing a spec says can become code in the exported file --------------
+
+INJECTION = 'x"""\nopen("planted.txt", "w").write("ran")\n"""'
+HOSTILE_TEXTS = [
+    INJECTION,
+    "x\\N",  # \N{...} is a named escape: a bare \N does not compile
+    'ends with a quote"',
+    "ends with a backslash\\",
+    "'''single quotes''' and \"\"\"",
+    "NUL \x00, line\u2028separator, tab\t, bell \a",
+    "\\x41\\u0041 are not escapes here",
+]
+
+
+def small_spec(**changes):
+    spec = {
+        "name": "probe",
+        "input_shape": [4],
+        "layers": [{"type": "Linear", "out_features": 3, "id": "head"}],
+    }
+    spec.update(changes)
+    return spec
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXTS)
+def test_hostile_name_and_description_stay_text(text):
+    code = generate_code(small_spec(name=text, description=text))
+    tree = ast.parse(code)
+    assert f'the model "{text}"' in ast.get_docstring(tree, clean=False)
+    model_class = tree.body[-2]
+    assert isinstance(model_class, ast.ClassDef)
+    description = ast.get_docstring(model_class, clean=False)
+    assert re.sub(r"\s", "", description) == re.sub(r"\s", "", text)  # wrapped, else the same
+    same_model(small_spec(name=text, description=text), torch.randn(2, 4))
+
+
+def test_a_lone_surrogate_is_kept_as_visible_text():
+    code = generate_code(small_spec(name="odd \ud800", description="odd \udfff"))
+    exported = exported_class(code)
+    assert exported.__doc__ == "odd \\udfff" and 'the model "odd \\\\ud800"' in code
+
+
+def test_planted_code_does_not_run_when_the_file_runs(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_text(generate_code(small_spec(name=INJECTION)), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "planted.txt").exists()
+    assert "parameters, output (2, 3)" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("layer_id", "attribute"),
+    [("b²", "b"), ("x\\N", "x_N"), ("training", "training_layer"), ("卷积", "layer")],
+)
+def test_ids_become_safe_attribute_names(layer_id, attribute):
+    spec = small_spec(
+        layers=[{"type": "Tanh", "id": layer_id}, {"type": "Linear", "out_features": 2}]
+    )
+    code = same_model(spec, torch.randn(2, 4))
+    assert f"self.{attribute} = nn.Tanh()" in code
+    assert build_model(spec).get_submodule(attribute) is not None
+
+
+def test_spec_names_that_are_keywords_give_a_usable_class():
+    assert class_name_for("none", set()) == "NoneModel"
+    assert class_name_for("true", set()) == "TrueModel"
+    assert len(class_name_for("a" * 10_000, set())) <= 60
+    same_model(small_spec(name="none"), torch.randn(2, 4))
+
+
+def test_code_with_statements_the_generator_never_writes_is_refused():
+    code = generate_code(small_spec())
+    class_name = class_name_for("probe", set())
+    assert verified(code, class_name, []) == code
+    tampered = [
+        code.replace("import torch\n", "import torch\nimport os\n"),  # an extra import
+        code.replace("from torch import nn\n", "from torch import nn\nprint('hi')\n"),
+        code.replace("    def __init__", "    import os\n\n    def __init__"),  # class body
+        code.replace("super().__init__()", "super().__init__()\n        print('hi')"),
+        code.replace("        return x", "        exec('1')\n        return x"),
+        code + "\nprint('after the smoke check')\n",
+        code.replace('"""\n\nimport torch', '"""\n\nimport torch\n"""', 1),  # does not parse
+    ]
+    for bad in tampered:
+        assert bad != code
+        with pytest.raises(SpecError, match="failed its safety check"):
+            verified(bad, class_name, [])

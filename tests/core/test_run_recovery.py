@@ -80,3 +80,23 @@ def test_a_confusion_matrix_past_the_class_limit_is_not_stored_and_says_why(monk
     assert result["confusion_matrix"] is None
     assert "150 classes is more than the limit of 100" in result["confusion_note"]
     assert "STUDIO_MAX_CONFUSION_CLASSES" in result["confusion_note"]
+
+
+class Planted:
+    def __reduce__(self):
+        return (print, ("planted code ran",))
+
+
+def test_a_refused_checkpoint_message_has_no_colour_codes_and_no_trust_hint(tmp_path):
+    import pytest
+
+    from core.errors import TrainingError
+    from core.train.checkpoint import load_checkpoint
+
+    path = tmp_path / "planted.pt"
+    torch.save({"model": Planted()}, path)
+    with pytest.raises(TrainingError) as refused:
+        load_checkpoint(path)
+    message = str(refused.value)
+    assert "was refused" in message and "GLOBAL print" in message
+    assert "\x1b[" not in message and "trust" not in message

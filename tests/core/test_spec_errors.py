@@ -5,13 +5,16 @@ The first problem stops the trace; the layers before it keep their shapes.
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 import torch
 
 from core.builder import trace
 from core.errors import SpecError
 from core.layers import Construct, LayerContext, LayerProblem
-from core.spec import load_spec, validate_spec
+from core.spec import check_shape, load_spec, validate_spec
 
 
 def error_of(layers, input_shape=(3, 16, 16), **options) -> SpecError:
@@ -350,3 +353,132 @@ def test_unfinished_model_traces_but_does_not_build_for_a_dataset():
     assert trace(spec, num_classes=10).ok  # still being assembled: no head yet
     with pytest.raises(SpecError, match=r"ends with \(4, 6, 6\) per sample .* add "):
         build_model(spec, num_classes=10)
+
+
+# ---- values that used to pass check and fail later ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("layer", "expected"),
+    [
+        ({"type": "Dropout", "p": float("nan")}, "p=NaN is not allowed; use a number from 0 to 1"),
+        ({"type": "LeakyReLU", "negative_slope": float("inf")}, "negative_slope=Infinity is not"),
+        ({"type": "LayerNorm", "eps": float("-inf")}, "eps=-Infinity is not allowed"),
+        ({"type": "Dropout", "p": 10**400}, "p=1.000e+400 is not allowed"),
+    ],
+)
+def test_nan_and_infinite_decimals_are_refused_at_check(layer, expected):
+    with pytest.raises(SpecError, match=re.escape(expected)):
+        validate_spec({"input_shape": [4], "layers": [layer]})
+    assert expected in str(error_of([layer], input_shape=(4,)))
+
+
+def test_concat_dim_error_gives_the_real_range():
+    layers = [
+        {"type": "Tanh", "id": "a"},
+        {"type": "Sigmoid", "inputs": ["input"], "id": "b"},
+        {"type": "Concat", "inputs": ["a", "b"], "dim": 9},
+    ]
+    flat = str(error_of(layers, input_shape=(6,)))
+    assert "dim=9 does not exist in (6,); it has one dimension: use 0 (or -1)" in flat
+    assert "-8" not in flat
+    image = str(error_of(layers, input_shape=(3, 4, 4)))
+    assert "use 0 to 2 (or -3 to -1 from the end)" in image
+
+
+def test_nn_module_attribute_ids_get_their_own_names():
+    traced = trace(
+        {"input_shape": [4], "layers": [{"type": "ReLU", "id": "training"}, {"type": "Tanh"}]}
+    )
+    assert traced.ok and traced.layers[0].name == "training_layer"
+    from core.builder import build_model
+
+    model = build_model({"input_shape": [4], "layers": [{"type": "ReLU", "id": "training"}]})
+    assert model.training is True and isinstance(model.training_layer, torch.nn.ReLU)
+
+
+# ---- limits: refused at once, with the number and the limit ---------------------------------
+
+
+def linears(*widths):
+    return [{"type": "Linear", "out_features": w} for w in widths]
+
+
+def test_estimated_parameters_past_the_limit_stop_the_check_at_that_layer():
+    error = error_of(linears(1_000_000, 1_000_000), input_shape=(4,))
+    message = str(error)
+    assert error.index == 1
+    assert "the model reaches 1,000,006,000,000 parameters here" in message
+    assert "the limit is 2,000,000,000 (STUDIO_MAX_PARAMS)" in message
+
+
+def test_parameter_and_activation_limits_follow_the_settings(monkeypatch):
+    monkeypatch.setenv("STUDIO_MAX_PARAMS", "100")
+    assert "the limit is 100 (STUDIO_MAX_PARAMS)" in str(error_of(linears(30), input_shape=(4,)))
+    monkeypatch.setenv("STUDIO_MAX_PARAMS", "1e9")
+    monkeypatch.setenv("STUDIO_MAX_ACTIVATION_MB", "1")
+    error = error_of([{"type": "Conv2d", "out_channels": 64, "kernel_size": 3}], (3, 128, 128))
+    assert "one sample's layer outputs reach 4.1 MB here; the limit is 1.0 MB" in str(error)
+
+
+def test_too_many_layers_are_refused_before_tracing(monkeypatch):
+    monkeypatch.setenv("STUDIO_MAX_SPEC_LAYERS", "50")
+    spec = {"input_shape": [4], "layers": [{"type": "ReLU"}] * 51}
+    message = "the spec has 51 layers; at most 50 are allowed (STUDIO_MAX_SPEC_LAYERS)"
+    assert str(trace(spec).error) == message
+    with pytest.raises(SpecError, match=re.escape(message)):
+        validate_spec(spec)
+
+
+def test_deep_nesting_is_refused_by_depth(tmp_path):
+    nested = {"input_shape": [4], "layers": [{"type": "ReLU"}], "extra": [[[[[[[[[[]]]]]]]]]]}
+    assert trace(nested).ok  # 11 levels: within the limit
+    deep = {"input_shape": [4], "layers": [{"type": "ReLU"}], "extra": []}
+    inner = deep["extra"]
+    for _ in range(40):
+        inner.append([])
+        inner = inner[0]
+    assert "lists and objects nested 42 levels deep; a spec may nest at most 32" in str(
+        trace(deep).error
+    )
+    path = tmp_path / "deep.json"
+    path.write_text('{"layers": ' + "[" * 5000 + "]" * 5000 + "}")
+    with pytest.raises(SpecError, match=r"deep.json: lists and objects nested 5,001 levels deep"):
+        load_spec(path)
+
+
+def test_spec_files_past_the_size_limit_are_not_read_whole(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_MAX_SPEC_KB", "1")
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({"name": "x" * 5000, "layers": [{"type": "ReLU"}]}))
+    with pytest.raises(SpecError, match=r"big.json: 5,0\d\d bytes, larger than 1,024 bytes"):
+        load_spec(path)
+    with pytest.raises(SpecError, match=r"/dev/zero: larger than 1,024 bytes"):
+        load_spec("/dev/zero")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b"\xff\xfe{}", "not UTF-8 text (byte 0xff at offset 0)"),
+        (b'{"input_shape": [' + b"9" * 5000 + b"]}", "not a usable JSON document"),
+        (b"[1, 2]", 'a spec is a JSON object with "layers", not list'),
+    ],
+)
+def test_odd_spec_files_get_one_clear_error(tmp_path, text, expected):
+    path = tmp_path / "odd.json"
+    path.write_bytes(text)
+    with pytest.raises(SpecError, match=re.escape(expected)):
+        load_spec(path)
+
+
+def test_input_shapes_too_large_for_torch_are_refused_with_the_numbers():
+    huge = trace({"input_shape": [12345678901234567890], "layers": [{"type": "ReLU"}]})
+    assert str(huge.error) == (
+        "the spec's input_shape [1.23e+19] holds more than 2,147,483,647 numbers per sample; "
+        "real samples hold at most millions"
+    )
+    product = trace({"input_shape": [65536, 65536], "layers": [{"type": "ReLU"}]})
+    assert "[65536, 65536] holds more than 2,147,483,647 numbers" in str(product.error)
+    with pytest.raises(SpecError, match=r"^the input shape \[1\.00e\+20\] holds more than"):
+        check_shape((10**20,), "the input shape")  # --input-shape and the data's shape
