@@ -13,6 +13,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from app.formatting import count_text, shape_text
+from app.plain_text import html_escape
+from core import metric_catalog as catalog
 
 FAMILY_COLORS = {  # fill, outline
     "CNN": ("#DBE4FF", "#4C6EF5"),
@@ -36,21 +38,8 @@ SERIES_COLORS = (
 FONT = {"family": "sans-serif", "size": 13, "color": "#1F2430"}
 EMPTY_NOTE = "waiting for the first metrics…"
 
-# what each live curve is called on screen, and which panel it belongs to
-CURVE_LABELS = {
-    "train_loss": "train loss",
-    "val_loss": "validation loss",
-    "val_accuracy": "validation accuracy",
-    "val_mae": "validation MAE",
-    "val_r2": "validation R²",
-    "lr": "learning rate",
-}
-CURVE_PANELS = (
-    ("Loss", ("train_loss", "val_loss")),
-    ("Accuracy", ("val_accuracy", "val_r2", "val_mae")),
-    ("Learning rate", ("lr",)),
-)
-PER_EPOCH = {"val_loss", "val_accuracy", "val_mae", "val_r2"}  # drawn with markers
+# which panel each live curve belongs to, from the metric catalog (titles and markers too)
+CURVE_PANELS = tuple((str(chart), catalog.on_chart(chart)) for chart in catalog.CHARTS)
 
 Series = Mapping[str, tuple[Sequence[float], Sequence[float]]]  # name -> (steps, values)
 
@@ -332,9 +321,9 @@ def training_curves_figure(series: Series, *, title: str | None = None) -> go.Fi
                 showarrow=False,
                 font={"color": "#868E96"},
             )
-    if len(series.get("val_accuracy", ((), ()))[0]):  # accuracy reads best on a fixed 0-100%
+    if len(series.get(catalog.VAL_ACCURACY, ((), ()))[0]):  # accuracy reads best on 0-100%
         fig.layout.yaxis2.update(range=[0, 1.02], tickformat=".0%")
-    rates = series.get("lr", ((), ()))[1]
+    rates = series.get(catalog.LR, ((), ()))[1]
     if len(rates):  # from zero, so a constant rate is a flat line rather than a zoomed-in wiggle
         fig.layout.yaxis3.range = [0, float(np.max(rates)) * 1.15 or 1.0]
     fig.layout.yaxis3.tickformat = ".2~g"
@@ -351,7 +340,7 @@ def _legend_below(fig: go.Figure) -> go.Figure:
 
 
 def _curve_color(name: str) -> str:
-    order = ["train_loss", "val_loss", "val_accuracy", "lr", "val_r2", "val_mae"]
+    order = catalog.DRAWN
     return SERIES_COLORS[order.index(name) % len(SERIES_COLORS)] if name in order else "#495057"
 
 
@@ -366,18 +355,18 @@ def _curve_trace(
     group: str | None = None,
     dash: str = "solid",
 ) -> go.Scatter:
-    per_epoch = name in PER_EPOCH
+    info = catalog.metric(name)
     return go.Scatter(
         x=np.asarray(steps, dtype=np.float64),
         y=np.asarray(values, dtype=np.float64),
-        mode="lines+markers" if per_epoch else "lines",
-        name=label or CURVE_LABELS.get(name, name),
+        mode="lines+markers" if info.per_epoch else "lines",
+        name=html_escape(label) if label else info.title,
         line={"color": color, "width": 2, "dash": dash},
         marker={"size": 6},
         legendgroup=group,
         showlegend=legend,
         hovertemplate="step %{x}<br>%{y:.4g}<extra>"
-        + (label or CURVE_LABELS.get(name, name))
+        + (html_escape(label) if label else info.title)
         + "</extra>",
     )
 
@@ -385,10 +374,10 @@ def _curve_trace(
 def runs_overlay_figure(
     runs: Sequence[tuple[str, Series]],
     *,
-    metrics: Sequence[str] = ("train_loss", "val_loss", "val_accuracy"),
+    metrics: Sequence[str] = catalog.COMPARED,
 ) -> go.Figure:
     """Several runs on the same axes, one colour per run, one panel per metric."""
-    fig = side_by_side([CURVE_LABELS.get(m, m).capitalize() for m in metrics])
+    fig = side_by_side([catalog.title(m).capitalize() for m in metrics])
     for position, (label, series) in enumerate(runs):
         color = SERIES_COLORS[position % len(SERIES_COLORS)]
         for panel, name in enumerate(metrics):
@@ -493,7 +482,7 @@ def class_balance_figure(
 
 
 def _class_names(class_names: Sequence[str], count: int) -> list[str]:
-    names = [str(n) for n in class_names][:count]
+    names = [html_escape(n) for n in class_names][:count]  # user labels: text, not HTML
     return names + [str(i) for i in range(len(names), count)]
 
 
@@ -531,7 +520,7 @@ def image_grid_figure(
             {
                 "x": pad + col * (width + pad) + width / 2,
                 "y": pad + row * row_step + height + label_gap / 2,
-                "text": str(label),
+                "text": html_escape(label),
                 "showarrow": False,
                 "yanchor": "middle",
                 "font": {"size": 12},
@@ -557,7 +546,7 @@ def signal_figure(
     fig = make_subplots(
         rows=rows,
         cols=columns,
-        subplot_titles=[str(label) for label in labels[: len(signals)]],
+        subplot_titles=[html_escape(label) for label in labels[: len(signals)]],
         vertical_spacing=min(0.12, 0.5 / rows),
         horizontal_spacing=0.04,
     )

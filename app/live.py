@@ -1,97 +1,89 @@
-"""The live curves of a run, read the way the Train page reads them (no Streamlit here).
+"""The live curves of a run, read the way the Train and Runs pages read them (no Streamlit here).
 
-The first read of a run takes each metric already downsampled by the database; every later
-read takes only the rows after the last id seen, and a reload or a second tab starts from the
-curves this server process already holds. The figure is drawn from at most `series.MAX_POINTS`
-points per curve, so a run with 100,000 points costs what one with 1,000 does. The bench calls
-the same functions as the page.
+One cache per server process sits between the database and every chart: the first read of a
+run takes each metric already reduced (core.runs.metrics_series), every later read, from any
+session or tab, takes only the rows after the last id seen and merges them by the same rule
+(app.series). So a reload, a second tab and a long-open page all draw the same points, and a
+run with 100,000 points is drawn from at most `series.MAX_POINTS` per curve. The bench calls
+the same functions as the pages.
 """
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import OrderedDict
 
 import plotly.graph_objects as go
 
 from app import figures, series
+from core import metric_catalog as catalog
 from core import runs
 
-DRAWN = ("train_loss", "val_loss", "val_accuracy", "val_r2", "val_mae", "lr")
-CURVES = (*DRAWN, "samples_per_s")  # samples/s is read for the progress line, not drawn
+MAX_CACHED = 32  # runs whose curves this server process keeps
 
-
-SNAPSHOT_EVERY = 2_000  # metric rows between two refreshes of a run's shared snapshot
-MAX_SNAPSHOTS = 32  # runs whose snapshot this server process keeps
-
-# Curves already read, shared by every page of this server process: a reload or a second tab
-# starts from a copy and reads only the newer rows, instead of downsampling the whole run again.
-# Copies go in and out under the lock, so no two sessions ever share arrays.
-_snapshots: OrderedDict[tuple, series.LiveCurves] = OrderedDict()
+# Curves shared by every session of this server process. LiveCurves values are immutable, so a
+# session may keep the one it was handed; the lock makes one reader at a time bring a run up to
+# date (two tabs polling the same run read its new rows once).
+_cache: OrderedDict[tuple, series.LiveCurves] = OrderedDict()
 _lock = threading.Lock()
 
 
-def read_curves(run: runs.RunView, live: series.LiveCurves | None) -> series.LiveCurves:
-    """`live` brought up to date with the database (a new one for another run or attempt)."""
-    if live is None or live.run_id != run.id or live.attempts != run.attempts:
-        live = _snapshot(run) or _seed(run)
-    fresh = runs.metrics_since(run.id, after_id=live.last_id, names=CURVES)
-    series.merge_rows(live, fresh)
-    _keep(run, live)
+def read_curves(run: runs.RunView) -> series.LiveCurves:
+    """The run's curves, brought up to date with the database."""
+    key = _key(run)
+    with _lock:
+        live = _cache.get(key)
+        if live is None:
+            live = _seed(run)
+        fresh = runs.metrics_since(run.id, after_id=live.last_id, names=catalog.LIVE)
+        live = series.merge_rows(live, fresh, curve_names=catalog.DRAWN)
+        _cache[key] = live
+        _cache.move_to_end(key)
+        while len(_cache) > MAX_CACHED:
+            _cache.popitem(last=False)
     return live
 
 
 def _seed(run: runs.RunView) -> series.LiveCurves:
-    """The first read of a run: every curve downsampled by the database."""
-    live = series.LiveCurves(run_id=run.id, attempts=run.attempts)
-    live.latest.update(runs.latest_metrics(run.id))
-    for name in DRAWN:
+    """The first read of a run: every curve reduced by the database read."""
+    live = series.LiveCurves(
+        run_id=run.id, attempts=run.attempts, latest=runs.latest_metrics(run.id)
+    )
+    for name in catalog.DRAWN:
         seeded = runs.metrics_series(run.id, name, max_points=series.MAX_POINTS)
         if seeded.total:
-            series.seed_curve(
+            live = series.seed_curve(
                 live,
                 name,
                 seeded.steps,
+                seeded.epochs,
                 seeded.values,
                 recorded=seeded.total,
+                last_step=seeded.last_step,
                 last_id=seeded.last_id,
             )
     return live
 
 
 def _key(run: runs.RunView) -> tuple:
-    return (run.id, run.attempts, run.created)  # created: a deleted run's id may come back
+    # attempts: a re-claimed run rewinds its metrics; created: a deleted run's id may come back
+    return (run.id, run.attempts, run.created)
 
 
-def _snapshot(run: runs.RunView) -> series.LiveCurves | None:
+def forget_cache() -> None:
+    """Drop every cached run (tests and benchmarks measure a cold first read with it)."""
     with _lock:
-        kept = _snapshots.get(_key(run))
-        return copy.deepcopy(kept) if kept is not None else None
-
-
-def _keep(run: runs.RunView, live: series.LiveCurves) -> None:
-    key = _key(run)
-    with _lock:
-        kept = _snapshots.get(key)
-        if kept is not None and live.last_id - kept.last_id < SNAPSHOT_EVERY:
-            return
-        _snapshots[key] = copy.deepcopy(live)
-        _snapshots.move_to_end(key)
-        while len(_snapshots) > MAX_SNAPSHOTS:
-            _snapshots.popitem(last=False)
-
-
-def forget_snapshots() -> None:
-    """Drop every shared snapshot (tests and benchmarks measure a cold first read with it)."""
-    with _lock:
-        _snapshots.clear()
+        _cache.clear()
 
 
 def curves_figure(live: series.LiveCurves) -> go.Figure:
     """The Train page's chart of `live` (samples/s is shown as a number, not drawn)."""
-    chart = series.for_chart({name: live.curves[name] for name in DRAWN if name in live.curves})
-    return figures.training_curves_figure({name: (c.steps, c.values) for name, c in chart.items()})
+    return figures.training_curves_figure(series.chart_series(live, catalog.DRAWN))
+
+
+def compared_curves(run: runs.RunView) -> dict:
+    """The Runs page's overlay curves of one run (name -> (steps, values)), from the cache."""
+    return series.chart_series(read_curves(run), catalog.COMPARED)
 
 
 def figure_key(live: series.LiveCurves) -> tuple[int, int, int]:

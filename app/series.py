@@ -1,104 +1,116 @@
-"""Curves for live charts: merge metric rows as they arrive, downsample before drawing.
+"""Curves for live charts: a run's metrics, downsampled by the one rule of core.runs.curves.
 
 Pure functions (no Streamlit, no database) so the page, the bench and the tests share one path:
-the page reads rows after the last id it has seen, merges them here, and draws at most a fixed
-number of points however long the run gets.
+a first read seeds each curve from the database's already reduced series, later reads merge the
+rows after the last id seen, and both reduce by the same rule (min and max per step bucket), so
+a curve built up poll by poll is exactly the curve a fresh read of the run draws.
+
+A LiveCurves value is never changed in place: merging returns a new one, and its arrays are
+read-only, so one copy can be shared by every session of the server (app.live's cache).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Container, Iterable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-MAX_POINTS = 600  # per curve on screen: more than a chart's width in pixels gains nothing
-KEEP_POINTS = 4 * MAX_POINTS  # a live curve keeps this many before compacting itself
+from core.runs.curves import BUCKETS, CurvePoints, empty_curve, merge_points
+
+MAX_POINTS = 2 * BUCKETS  # per curve on screen: each bucket draws its min and its max
 
 
-@dataclass
-class Curve:
-    """One metric's points, in step order."""
-
-    steps: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float64))
-    values: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float64))
-
-    def __len__(self) -> int:
-        return int(self.steps.shape[0])
-
-
-@dataclass
+@dataclass(frozen=True)
 class LiveCurves:
     """Every metric of one run, plus the highest metric id already merged."""
 
     run_id: int
     attempts: int = 0  # a worker re-claiming the run rewinds its metrics: start over
     last_id: int = 0
-    curves: dict[str, Curve] = field(default_factory=dict)
-    recorded: dict[str, int] = field(default_factory=dict)  # points seen per metric, all time
+    curves: dict[str, CurvePoints] = field(default_factory=dict)  # reduced by the rule
+    recorded: dict[str, int] = field(default_factory=dict)  # points recorded per metric
+    last_step: dict[str, int] = field(default_factory=dict)  # last step merged per metric
     latest: dict[str, float] = field(default_factory=dict)  # last value of each metric
 
 
-def downsample(steps, values, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """At most `max_points` points: the first and the last, and each bucket's minimum and maximum
-    in step order, so spikes survive. Returns float arrays (steps, values)."""
-    steps = np.asarray(steps, dtype=np.float64)
-    values = np.asarray(values, dtype=np.float64)
-    n = steps.shape[0]
-    if n <= max_points or max_points < 4:
-        return steps, values
-    buckets = (max_points - 2) // 2
-    inner = values[1 : n - 1]
-    size = inner.shape[0] // buckets  # >= 1 because n > max_points
-    body = inner[: size * buckets].reshape(buckets, size)  # (buckets, size)
-    offsets = 1 + np.arange(buckets) * size
-    picks = [offsets + body.argmin(axis=1), offsets + body.argmax(axis=1)]
-    rest = inner[size * buckets :]
-    if rest.size:  # the few points that did not fill a bucket join the last one's extremes
-        picks.append(1 + size * buckets + np.array([rest.argmin(), rest.argmax()]))
-    index = np.unique(np.concatenate([[0, n - 1], *picks]))
-    if index.shape[0] > max_points:  # the leftover bucket can add two: drop from the middle
-        index = np.concatenate([index[: max_points - 1], index[-1:]])
-    return steps[index], values[index]
+def _frozen(curve: CurvePoints) -> CurvePoints:
+    for array in (curve.steps, curve.epochs, curve.values):
+        array.flags.writeable = False
+    return curve
 
 
-def merge_rows(live: LiveCurves, rows: Iterable, *, keep: int = KEEP_POINTS) -> LiveCurves:
-    """Append metric rows (objects with id, name, step, value) oldest first, skipping steps a
-    curve already has; a curve longer than `keep` is compacted to `keep // 2` points so memory
-    and drawing time stay bounded however long the run."""
-    grouped: dict[str, tuple[list[float], list[float]]] = {}
+def seed_curve(
+    live: LiveCurves,
+    name: str,
+    steps,
+    epochs,
+    values,
+    *,
+    recorded: int,
+    last_step: int,
+    last_id: int,
+) -> LiveCurves:
+    """`live` with a curve started from an already reduced series (the first read of a run).
+    The run's `last_id` becomes the smallest of the seeded ones: rows after it that a curve
+    already holds are recognised by step when they arrive again."""
+    curve = _frozen(merge_points(empty_curve(), steps, epochs, values))
+    latest = dict(live.latest)
+    if len(curve):
+        latest.setdefault(name, float(curve.values[-1]))
+    return replace(
+        live,
+        curves={**live.curves, name: curve},
+        recorded={**live.recorded, name: recorded},
+        last_step={**live.last_step, name: last_step},
+        latest=latest,
+        last_id=last_id if live.last_id == 0 else min(live.last_id, last_id),
+    )
+
+
+def merge_rows(
+    live: LiveCurves, rows: Iterable, *, curve_names: Container[str] | None = None
+) -> LiveCurves:
+    """`live` with metric rows (objects with id, name, step, epoch, value; oldest first)
+    merged in; only the metrics in `curve_names` (all when None) get a curve, the others just
+    their latest value. Rows at steps a curve already holds are not counted again."""
+    grouped: dict[str, tuple[list[int], list[int], list[float]]] = {}
+    latest = dict(live.latest)
+    last_id = live.last_id
     for row in rows:
-        steps, values = grouped.setdefault(row.name, ([], []))
-        steps.append(float(row.step))
+        last_id = max(last_id, int(row.id))
+        latest[row.name] = float(row.value)
+        if curve_names is not None and row.name not in curve_names:
+            continue
+        if int(row.step) <= live.last_step.get(row.name, -1):
+            continue  # already in the curve (a seeded series overlaps the rows after last_id)
+        steps, epochs, values = grouped.setdefault(row.name, ([], [], []))
+        steps.append(int(row.step))
+        epochs.append(int(row.epoch))
         values.append(float(row.value))
-        live.latest[row.name] = float(row.value)
-        live.last_id = max(live.last_id, int(row.id))
-    for name, (steps, values) in grouped.items():
-        curve = live.curves.get(name) or Curve()
-        new_steps, new_values = np.asarray(steps), np.asarray(values)
-        if len(curve):  # a row already drawn from a seeded series is not drawn twice
-            fresh = new_steps > curve.steps[-1]
-            new_steps, new_values = new_steps[fresh], new_values[fresh]
-        merged_steps = np.concatenate([curve.steps, new_steps])
-        merged_values = np.concatenate([curve.values, new_values])
-        if merged_steps.shape[0] > keep:
-            merged_steps, merged_values = downsample(merged_steps, merged_values, keep // 2)
-        live.curves[name] = Curve(merged_steps, merged_values)
-        live.recorded[name] = live.recorded.get(name, 0) + len(new_steps)
-    return live
+    if not grouped and last_id == live.last_id and latest == live.latest:
+        return live
+    curves, recorded, last_step = dict(live.curves), dict(live.recorded), dict(live.last_step)
+    for name, (steps, epochs, values) in grouped.items():
+        curves[name] = _frozen(merge_points(curves.get(name, empty_curve()), steps, epochs, values))
+        recorded[name] = recorded.get(name, 0) + len(set(steps))
+        last_step[name] = max(last_step.get(name, -1), max(steps))
+    return replace(
+        live,
+        curves=curves,
+        recorded=recorded,
+        last_step=last_step,
+        latest=latest,
+        last_id=last_id,
+    )
 
 
-def seed_curve(live: LiveCurves, name: str, steps, values, *, recorded: int, last_id: int):
-    """Start a curve from an already downsampled series (the first read of a long run). The
-    run's `last_id` becomes the smallest of the seeded ones: rows after it that a curve already
-    holds are skipped by step when they arrive again."""
-    live.curves[name] = Curve(np.asarray(steps, np.float64), np.asarray(values, np.float64))
-    live.recorded[name] = recorded
-    if len(values):
-        live.latest[name] = float(values[-1])
-    live.last_id = last_id if live.last_id == 0 else min(live.last_id, last_id)
-
-
-def for_chart(curves: Mapping[str, Curve], max_points: int = MAX_POINTS) -> dict[str, Curve]:
-    """Every curve cut down to at most `max_points` for drawing."""
-    return {name: Curve(*downsample(c.steps, c.values, max_points)) for name, c in curves.items()}
+def chart_series(
+    live: LiveCurves, names: Iterable[str]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name -> (steps, values) of the curves a figure draws (already within MAX_POINTS)."""
+    return {
+        name: (live.curves[name].steps, live.curves[name].values)
+        for name in names
+        if name in live.curves
+    }

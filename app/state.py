@@ -11,6 +11,8 @@ from typing import Any
 
 import streamlit as st
 
+from app.plain_text import md_escape
+
 # ---- Build -----------------------------------------------------------------------------------
 DRAFT = "build.draft"  # app.spec_editor.Draft: the spec being edited, with stable block uids
 INSERT_AFTER = "build.insert_after"  # uid of the block new blocks go after; None = at the end
@@ -33,6 +35,13 @@ UPLOAD_FILE = "data.upload_file"
 UPLOAD_NAME = "data.upload_name"
 UPLOAD_OPTION = "data.upload_option."  # prefix: one widget per upload option, e.g. csv.label
 DATA_NOTICE = "data.notice"
+DATA_ADD = "data.add"
+DATA_GRID = "data.grid"
+DATA_SIGNALS = "data.signals"
+DATA_TEXT = "data.text"
+DATA_TABLE = "data.table"
+DATA_BALANCE = "data.balance"
+DATA_REMOVE = "data.remove"
 
 # ---- Train -----------------------------------------------------------------------------------
 TRAIN_SPEC_SOURCE = "train.spec_source"  # FROM_BUILD or a saved spec name
@@ -40,7 +49,8 @@ TRAIN_DATASET = "train.dataset"
 TRAIN_SETTING = "train.setting."  # prefix: one widget per TrainConfig field
 TRAIN_LENGTH = "train.length"  # "epochs" | "steps"
 LAUNCH_GUARD = "train.launch_guard"  # {"fingerprint", "at", "run_id"}: a double click is one run
-LIVE_CURVES = "train.live"  # app.series.LiveCurves of the run on screen
+FIT_CHECK = "train.fit_check"  # (spec and facts, app.fit.FitCheck): one trace per launch
+LIVE_CURVES = "train.live"  # the app.series.LiveCurves on screen (shared, immutable: no copy)
 LIVE_FIGURE = "train.live_figure"  # (app.live.figure_key, figure): no new rows, no rebuild
 TRAIN_NOTICE = "train.notice"
 LIVE_NOTICE = "train.live_notice"  # a message from the live panel's own buttons
@@ -48,6 +58,11 @@ WATCH_CHOICE = "train.watch"
 # the run id a callback asked to show; the page body puts it in the URL
 WATCH_REQUEST = "train.watch_request"
 WAS_ACTIVE = "train.was_active"  # whether the run on screen was active at the last poll
+TRAIN_LAUNCH = "train.launch"
+TRAIN_START_WORKER = "train.start_worker"
+TRAIN_START_WORKER_LIVE = "train.start_worker_live"
+TRAIN_CURVES = "train.curves"
+TRAIN_REQUEST = "train."  # prefix + a core.states.RunRequest: the pause / resume / stop buttons
 FROM_BUILD = "__build__"
 
 # ---- Runs ------------------------------------------------------------------------------------
@@ -56,7 +71,14 @@ RUNS_DETAIL = "runs.detail"
 RUNS_CONFIRM_DELETE = "runs.confirm_delete"  # run id waiting for "delete for good"
 RUNS_NOTICE = "runs.notice"
 RUNS_URL_SEEN = "runs.url_seen"  # the run id last read from the URL (a new one takes over)
-RUNS_OVERLAY = "runs.overlay_cache"  # run id -> (recorded count, series) for finished runs
+RUNS_TABLE = "runs.table"
+RUNS_OVERLAY_CHART = "runs.overlay"
+RUNS_OPEN_BUILD = "runs.open_build"
+RUNS_DELETE = "runs.delete"
+RUNS_DELETE_CONFIRM = "runs.delete_confirm"
+RUNS_DELETE_CANCEL = "runs.delete_cancel"
+RUNS_CONFUSION = "runs.confusion"
+RUNS_PER_CLASS = "runs.per_class"
 
 # ---- Explain ---------------------------------------------------------------------------------
 EXPLAIN_RUN = "explain.run"
@@ -105,9 +127,8 @@ def show_notice(key: str) -> None:
     notice = st.session_state.pop(key, None)
     if notice:
         kind, message = notice
-        {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(
-            message
-        )
+        show = {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)
+        show(md_escape(message))  # notices quote file names, labels, run names: plain text
 
 
 def query_param(name: str) -> str | None:

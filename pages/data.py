@@ -11,6 +11,7 @@ import streamlit as st
 
 from app import figures, state
 from app.formatting import shape_text
+from app.plain_text import md_escape
 from core.data import list_datasets, load_dataset, register_upload, remove_upload
 from core.data.uploads import OPTIONS
 from core.errors import StudioError
@@ -117,7 +118,7 @@ def upload_form() -> None:
                 )
             else:
                 st.text_input(key, key=widget_key, placeholder="automatic", help=option.help)
-    st.button("Add dataset", type="primary", on_click=add_upload, key="data.add")
+    st.button("Add dataset", type="primary", on_click=add_upload, key=state.DATA_ADD)
 
 
 def summary(info) -> None:
@@ -133,7 +134,7 @@ def summary(info) -> None:
     st.caption(
         "Splits: "
         + " · ".join(f"{split} {count:,}" for split, count in info.sizes.items())
-        + (f" — {info.description}" if getattr(info, "description", "") else "")
+        + (f" — {md_escape(info.description)}" if getattr(info, "description", "") else "")
     )
 
 
@@ -147,23 +148,23 @@ def preview(data) -> None:
     if data.modality == "image":
         st.plotly_chart(
             figures.image_grid_figure(samples, labels, columns=8),
-            key="data.grid",
+            key=state.DATA_GRID,
             config={"displayModeBar": False},
         )
     elif data.modality == "signal":
         st.plotly_chart(
             figures.signal_figure(samples[:12], labels[:12], columns=4),
-            key="data.signals",
+            key=state.DATA_SIGNALS,
             config={"displayModeBar": False},
         )
     elif data.modality == "text":
         st.dataframe(
-            pd.DataFrame({"label": labels, "text": samples}), hide_index=True, key="data.text"
+            pd.DataFrame({"label": labels, "text": samples}), hide_index=True, key=state.DATA_TEXT
         )
     else:
         table = pd.DataFrame(samples)
         table.insert(0, "label", labels)
-        st.dataframe(table, hide_index=True, key="data.table")
+        st.dataframe(table, hide_index=True, key=state.DATA_TABLE)
 
 
 def balance(data) -> None:
@@ -178,7 +179,7 @@ def balance(data) -> None:
     }
     st.plotly_chart(
         figures.class_balance_figure(counts, data.class_names),
-        key="data.balance",
+        key=state.DATA_BALANCE,
         config={"displayModeBar": False},
     )
 
@@ -190,7 +191,7 @@ def main() -> None:
     try:
         infos = dataset_infos()
     except StudioError as error:
-        st.error(str(error))
+        st.error(md_escape(error))
         return
     picker, uploader = st.columns([2, 1], gap="large")
     with uploader, st.expander("Upload a dataset", icon=":material/upload:"):
@@ -215,13 +216,13 @@ def main() -> None:
             f"Remove the upload “{name}”",
             on_click=delete_upload,
             args=(name,),
-            key="data.remove",
+            key=state.DATA_REMOVE,
             icon=":material/delete:",
         )
     try:
         data = dataset(name)
     except StudioError as error:
-        st.error(str(error))
+        st.error(md_escape(error))
         return
     samples, classes = st.tabs(["Samples", "Class balance"])
     with samples:
@@ -233,4 +234,4 @@ def main() -> None:
 try:
     main()
 except StudioError as error:  # the last net: a message a person can act on, never a traceback
-    st.error(str(error))
+    st.error(md_escape(error))

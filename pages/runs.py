@@ -5,13 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import figures, series, spec_editor, state
-from app.formatting import duration_text
+from app import figures, run_view, spec_editor, state
+from app import live as live_curves
+from app.plain_text import md_escape
 from core import runs
 from core.data import describe_dataset
 from core.errors import StudioError
-
-COMPARED = ("train_loss", "val_loss", "val_accuracy")
+from core.states import RunStatus
 
 
 @st.cache_data(ttl=300, show_spinner=False)
@@ -22,62 +22,22 @@ def class_names(dataset: str) -> list[str]:
         return []
 
 
-def run_label(run) -> str:
-    return f"run {run.id} · {run.spec_name or 'model'} on {run.dataset} · {run.status}"
-
-
-def runs_table(all_runs: list) -> pd.DataFrame:
-    rows = []
-    for run in all_runs:
-        result = run.result or {}
-        metrics = result.get("metrics") or {}
-        rows.append(
-            {
-                "run": run.id,
-                "status": run.status,
-                "model": run.spec_name or "—",
-                "dataset": run.dataset,
-                "best val accuracy": result.get("best_val_accuracy"),
-                "test accuracy": metrics.get("test_accuracy"),
-                "duration": duration_text(result.get("duration_s")),
-                "device": run.device or "—",
-                "created": run.created,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def curves_of(run) -> dict:
-    """A run's compared curves, downsampled by the database; finished runs are kept per session
-    (keyed by status and attempts) since they no longer change."""
-    cache = st.session_state.setdefault(state.RUNS_OVERLAY, {})
-    key = (run.id, run.status, run.attempts, run.step)
-    if cache.get(run.id, (None,))[0] != key:
-        curves = {}
-        for name in COMPARED:
-            read = runs.metrics_series(run.id, name, max_points=series.MAX_POINTS)
-            curves[name] = (read.steps, read.values)
-        cache[run.id] = (key, curves)
-    return cache[run.id][1]
-
-
 def compare(all_runs: list) -> None:
     st.subheader("Compare runs", anchor=False)
     by_id = {run.id: run for run in all_runs}
     if state.RUNS_COMPARE not in st.session_state:
-        finished = [r.id for r in all_runs if r.status == "completed"][:2]
-        state.put(state.RUNS_COMPARE, finished)
+        state.put(state.RUNS_COMPARE, run_view.default_compared(all_runs))
     chosen = st.multiselect(
         "Runs to overlay",
         list(by_id),
-        format_func=lambda i: run_label(by_id[i]),
+        format_func=lambda i: run_view.run_label(by_id[i]),
         key=state.RUNS_COMPARE,
         placeholder="choose two or more runs",
     )
-    overlay = [(f"run {i}", curves_of(by_id[i])) for i in chosen if i in by_id]
+    overlay = [(f"run {i}", live_curves.compared_curves(by_id[i])) for i in chosen if i in by_id]
     st.plotly_chart(
-        figures.runs_overlay_figure(overlay, metrics=COMPARED),
-        key="runs.overlay",
+        figures.runs_overlay_figure(overlay),
+        key=state.RUNS_OVERLAY_CHART,
         config={"displayModeBar": False},
     )
 
@@ -97,7 +57,6 @@ def confirm_delete(run_id: int) -> None:
     except StudioError as error:
         state.notify(state.RUNS_NOTICE, "error", f"Not deleted: {error}")
         return
-    st.session_state.get(state.RUNS_OVERLAY, {}).pop(run_id, None)
     compared = state.get(state.RUNS_COMPARE) or []
     state.put(state.RUNS_COMPARE, [i for i in compared if i != run_id])
     if state.query_param(state.QP_RUN) == str(run_id):
@@ -126,14 +85,17 @@ def detail(all_runs: list) -> None:
     if state.get(state.RUNS_DETAIL) not in by_id:
         state.put(state.RUNS_DETAIL, all_runs[0].id)
     run_id = st.selectbox(
-        "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key=state.RUNS_DETAIL
+        "Run",
+        list(by_id),
+        format_func=lambda i: run_view.run_label(by_id[i]),
+        key=state.RUNS_DETAIL,
     )
     state.set_query_param(state.QP_RUN, str(run_id))
     state.put(state.RUNS_URL_SEEN, str(run_id))
     run = by_id[run_id]
     actions = st.columns(4)
     if actions[0].button(
-        "Open its model in Build", key="runs.open_build", icon=":material/construction:"
+        "Open its model in Build", key=state.RUNS_OPEN_BUILD, icon=":material/construction:"
     ):
         open_in_build(run)
         st.switch_page(state.PAGE_BUILD)
@@ -151,7 +113,11 @@ def detail(all_runs: list) -> None:
             query_params={state.QP_RUN: str(run.id)},
         )
     actions[3].button(
-        "Delete…", key="runs.delete", on_click=ask_delete, args=(run.id,), icon=":material/delete:"
+        "Delete…",
+        key=state.RUNS_DELETE,
+        on_click=ask_delete,
+        args=(run.id,),
+        icon=":material/delete:",
     )
     if state.get(state.RUNS_CONFIRM_DELETE) == run.id:
         with st.container(border=True):
@@ -162,15 +128,18 @@ def detail(all_runs: list) -> None:
             yes.button(
                 "Delete for good",
                 type="primary",
-                key="runs.delete_confirm",
+                key=state.RUNS_DELETE_CONFIRM,
                 on_click=confirm_delete,
                 args=(run.id,),
             )
-            no.button("Cancel", key="runs.delete_cancel", on_click=cancel_delete)
-    if run.status == "failed" and run.error:
-        st.error(run.error)
+            no.button("Cancel", key=state.RUNS_DELETE_CANCEL, on_click=cancel_delete)
+    if run.status == RunStatus.FAILED and run.error:
+        st.error(md_escape(run.error))
     matrix = run.confusion_matrix
-    if run.status != "completed" or not matrix:
+    if run.result.get("confusion_note"):
+        st.info("Per-class results are not shown: " + md_escape(run.result["confusion_note"]))
+        return
+    if run.status != RunStatus.COMPLETED or not matrix:
         st.info(
             "The confusion matrix and per-class accuracy appear when the run has completed "
             f"(this one is {run.status})."
@@ -180,12 +149,12 @@ def detail(all_runs: list) -> None:
     left, right = st.columns(2)
     left.plotly_chart(
         figures.confusion_matrix_figure(matrix, names, title="Confusion matrix (test split)"),
-        key="runs.confusion",
+        key=state.RUNS_CONFUSION,
         config={"displayModeBar": False},
     )
     right.plotly_chart(
         figures.per_class_accuracy_figure(matrix, names, title="Accuracy per class (test split)"),
-        key="runs.per_class",
+        key=state.RUNS_PER_CLASS,
         config={"displayModeBar": False},
     )
 
@@ -203,16 +172,16 @@ def main() -> None:
     try:
         all_runs = runs.list_runs()
     except StudioError as error:
-        st.error(str(error))
+        st.error(md_escape(error))
         return
     if not all_runs:
         st.info("No runs yet: launch one on the Train page.")
         st.page_link(state.PAGE_TRAIN, label="Open Train", icon=":material/play_circle:")
         return
     st.dataframe(
-        runs_table(all_runs),
+        pd.DataFrame(run_view.runs_table_rows(all_runs)),
         hide_index=True,
-        key="runs.table",
+        key=state.RUNS_TABLE,
         column_config={
             "best val accuracy": st.column_config.ProgressColumn(
                 "best val accuracy", format="percent", min_value=0.0, max_value=1.0
@@ -230,4 +199,4 @@ def main() -> None:
 try:
     main()
 except StudioError as error:  # the last net: a message a person can act on, never a traceback
-    st.error(str(error))
+    st.error(md_escape(error))

@@ -29,3 +29,42 @@ def test_core_never_imports_streamlit():
 def test_the_walk_sees_core_files():
     # guards the test above against silently walking an empty tree
     assert len(list(CORE.rglob("*.py"))) > 5
+
+
+RUN_STATUS_WORDS = {"queued", "running", "paused", "completed", "failed", "cancelled"}
+STATUS_HOME = CORE / "states.py"
+
+
+def status_literals(path: Path) -> list[tuple[int, str]]:
+    """(line, word) of every run status spelled as a bare string in a comparison, a call's
+    keyword `status=`, or a collection compared against (docstrings and messages are fine)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        candidates: list[ast.AST] = []
+        if isinstance(node, ast.Compare):
+            candidates = [node.left, *node.comparators]
+        elif isinstance(node, ast.keyword) and node.arg in ("status", "release_status"):
+            candidates = [node.value]
+        for candidate in candidates:
+            parts = (
+                candidate.elts
+                if isinstance(candidate, ast.Tuple | ast.List | ast.Set)
+                else [candidate]
+            )
+            for part in parts:
+                if isinstance(part, ast.Constant) and part.value in RUN_STATUS_WORDS:
+                    found.append((part.lineno, part.value))
+    return found
+
+
+def test_run_statuses_are_spelled_only_in_core_states():
+    sources = [*CORE.rglob("*.py"), *(CORE.parent / "app").rglob("*.py")]
+    sources += list((CORE.parent / "pages").rglob("*.py"))
+    offenders = [
+        f"{path.relative_to(CORE.parent)}:{line} {word!r}"
+        for path in sources
+        if path != STATUS_HOME and "migrations" not in path.parts
+        for line, word in status_literals(path)
+    ]
+    assert offenders == [], f"use core.states.RunStatus instead of these literals: {offenders}"

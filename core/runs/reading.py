@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
+
+import numpy as np
 
 from core.errors import NotFoundError
+from core.runs.curves import BUCKETS, reduce_points
 from core.runs.views import CheckpointView, MetricRow, MetricSeries, RunView, _run_view
 from core.store import db
 from core.store import repository as repo
-
-if TYPE_CHECKING:
-    pass
 
 T = TypeVar("T")
 
@@ -60,28 +60,40 @@ def metrics_since(
     return [MetricRow(r.id, r.name, r.step, r.epoch, r.value, r.time) for r in rows]
 
 
-def metrics_series(run_id: int, name: str, *, max_points: int = 1000) -> MetricSeries:
-    """One metric's curve with at most max_points points: when there are more, the database
-    returns the first point of each of max_points equal step ranges (index seeks, not a scan)."""
+def metrics_series(run_id: int, name: str, *, max_points: int = 2 * BUCKETS) -> MetricSeries:
+    """One metric's curve downsampled by the one rule of core.runs.curves (min and max of
+    max_points // 2 step buckets): what a chart draws, equal to what incremental reads of the
+    same rows build up."""
     if max_points < 2:
         raise ValueError(f"max_points={max_points} is too small; ask for at least 2")
 
     def read(session: Any) -> MetricSeries:
-        count, first, last, last_id = repo.metric_summary(session=session, run_id=run_id, name=name)
-        buckets = max_points if count > max_points else None
-        points = repo.metric_points(
-            session=session, run_id=run_id, name=name, buckets=buckets, step_range=(first, last)
-        )
-        return MetricSeries(
-            name=name,
-            steps=[p[0] for p in points],
-            epochs=[p[1] for p in points],
-            values=[p[2] for p in points],
-            total=count,
-            last_id=last_id,
-        )
+        _, _, last_step, last_id = repo.metric_summary(session=session, run_id=run_id, name=name)
+        points = repo.metric_points(session=session, run_id=run_id, name=name)
+        return _series(name, points, max_points=max_points, last_step=last_step, last_id=last_id)
 
     return db.call(_in_session(read), readonly=True)
+
+
+def _series(
+    name: str,
+    points: list[tuple[int, int, float]],
+    *,
+    max_points: int,
+    last_step: int,
+    last_id: int,
+) -> MetricSeries:
+    table = np.asarray(points, dtype=np.float64).reshape(-1, 3)  # (point, step/epoch/value)
+    curve = reduce_points(table[:, 0], table[:, 1], table[:, 2], buckets=max_points // 2)
+    return MetricSeries(
+        name=name,
+        steps=curve.steps.tolist(),
+        epochs=curve.epochs.tolist(),
+        values=curve.values.tolist(),
+        total=len(points),
+        last_id=last_id,
+        last_step=last_step,
+    )
 
 
 def _in_session(fn: Callable[[Any], T]) -> Callable[..., T]:

@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from core.states import ACTIVE, RunStatus
 from core.store.models import Run, Spec
 
-RUN_STATUSES = ("queued", "running", "paused", "completed", "failed", "cancelled")
-ACTIVE_STATUSES = ("queued", "running", "paused")
+# kept for callers of the service; the statuses themselves live in core.states
+RUN_STATUSES = tuple(RunStatus)
+ACTIVE_STATUSES = tuple(s for s in RunStatus if s in ACTIVE)
 
 
 @dataclass(frozen=True)
@@ -17,12 +19,12 @@ class RunView:
     """One run as the UI and the CLI see it (a plain snapshot, detached from the database)."""
 
     id: int
-    status: str  # queued | running | paused | completed | failed | cancelled
+    status: RunStatus
     spec_name: str | None
     spec: dict
     dataset: str
     settings: dict  # TrainConfig.to_dict()
-    requested_action: str | None  # "stop" | "pause" while a worker has not yet obeyed
+    requested_action: str | None  # a RunRequest (stop | pause) a worker has not obeyed yet
     error: str | None
     device: str | None
     worker_id: str | None
@@ -40,12 +42,12 @@ class RunView:
     def progress(self) -> float:
         """Fraction of steps done, 0..1 (0 when the total is not known yet)."""
         if not self.total_steps:
-            return 1.0 if self.status == "completed" else 0.0
+            return 1.0 if self.status == RunStatus.COMPLETED else 0.0
         return min(1.0, self.step / self.total_steps)
 
     @property
     def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
+        return self.status in ACTIVE
 
     @property
     def confusion_matrix(self) -> list[list[int]] | None:
@@ -66,7 +68,7 @@ class MetricRow:
 
 @dataclass(frozen=True)
 class MetricSeries:
-    """One metric downsampled for a chart: at most `max_points` points, first and last kept."""
+    """One metric downsampled for a chart by core.runs.curves' rule (min and max per bucket)."""
 
     name: str
     steps: list[int]
@@ -74,6 +76,7 @@ class MetricSeries:
     values: list[float]
     total: int  # points recorded before downsampling
     last_id: int  # highest metric id seen, to poll with metrics_since(after_id=last_id)
+    last_step: int = 0  # the curve's last recorded step (the rule may not keep that point)
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ class WorkerView:
     host: str
     pid: int
     device: str | None
-    status: str  # idle | busy | stopped
+    status: str  # a core.states.WorkerStatus
     started: datetime
     heartbeat: datetime
     alive: bool  # heartbeat fresher than settings.stale_after_s
@@ -112,7 +115,7 @@ class WorkerView:
 def _run_view(row: Run) -> RunView:
     return RunView(
         id=row.id,
-        status=row.status,
+        status=RunStatus(row.status),
         spec_name=row.spec_name,
         spec=row.spec,
         dataset=row.dataset,

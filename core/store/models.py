@@ -20,6 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from core.states import RunStatus, WorkerStatus
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -87,8 +89,8 @@ class Run(Base):
     spec: Mapped[dict[str, Any]]  # snapshot: later edits of a saved spec do not change the run
     dataset: Mapped[str] = mapped_column(Text)
     settings: Mapped[dict[str, Any]]  # TrainConfig.to_dict()
-    status: Mapped[str] = mapped_column(String(20), default="queued")
-    requested_action: Mapped[str | None] = mapped_column(String(20))  # stop | pause
+    status: Mapped[str] = mapped_column(String(20), default=RunStatus.QUEUED)  # a RunStatus
+    requested_action: Mapped[str | None] = mapped_column(String(20))  # a RunRequest: stop | pause
     error: Mapped[str | None] = mapped_column(Text)
     device: Mapped[str | None] = mapped_column(String(50))
     worker_id: Mapped[str | None] = mapped_column(String(200), index=True)
@@ -149,5 +151,4 @@ class Worker(Base):
     device: Mapped[str | None] = mapped_column(Text)
     started: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat: Mapped[datetime] = mapped_column(default=utcnow)
-    # idle | busy (a `studio worker`) | foreground (`studio train`) | stopped | lost
-    status: Mapped[str] = mapped_column(String(20), default="idle")
+    status: Mapped[str] = mapped_column(String(20), default=WorkerStatus.IDLE)  # a WorkerStatus

@@ -10,9 +10,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from core.states import FINISHED, SERVING, RunStatus, WorkerStatus, obeyed_status
 from core.store.models import Checkpoint, DatasetRecord, Metric, Run, Spec, Worker, utcnow
 
 # --- specs ------------------------------------------------------------------------------------
@@ -94,13 +95,13 @@ def create_run(
     dataset: str,
     settings: dict[str, Any],
     spec_name: str | None = None,
-    status: str = "queued",
+    status: RunStatus = RunStatus.QUEUED,
     worker_id: str | None = None,
     device: str | None = None,
 ) -> Run:
     """A new run; queued for the workers, or already running for a foreground worker."""
     now = utcnow()
-    running = status == "running"
+    running = status == RunStatus.RUNNING
     row = Run(
         spec=spec,
         spec_name=spec_name,
@@ -149,15 +150,17 @@ def claim_next_run(*, session: Session, worker_id: str) -> Run | None:
 
     The status re-check in the outer WHERE makes two claimers race safely: at most one UPDATE
     changes the row (rowcount 1), the other sees rowcount 0."""
-    oldest = select(Run.id).where(Run.status == "queued").order_by(Run.created, Run.id).limit(1)
+    oldest = (
+        select(Run.id).where(Run.status == RunStatus.QUEUED).order_by(Run.created, Run.id).limit(1)
+    )
     if session.get_bind().dialect.name == "postgresql":
         oldest = oldest.with_for_update(skip_locked=True)
     now = utcnow()
     result = session.execute(
         update(Run)
-        .where(Run.id == oldest.scalar_subquery(), Run.status == "queued")
+        .where(Run.id == oldest.scalar_subquery(), Run.status == RunStatus.QUEUED)
         .values(
-            status="running",
+            status=RunStatus.RUNNING,
             worker_id=worker_id,
             attempts=Run.attempts + 1,
             started=func.coalesce(Run.started, now),
@@ -170,7 +173,7 @@ def claim_next_run(*, session: Session, worker_id: str) -> Run | None:
         return None
     return session.scalars(
         select(Run)
-        .where(Run.worker_id == worker_id, Run.status == "running")
+        .where(Run.worker_id == worker_id, Run.status == RunStatus.RUNNING)
         .order_by(Run.heartbeat.desc(), Run.id.desc())
         .limit(1)
     ).first()
@@ -178,7 +181,9 @@ def claim_next_run(*, session: Session, worker_id: str) -> Run | None:
 
 def owns_run(*, session: Session, run_id: int, worker_id: str) -> bool:
     owner = session.scalar(
-        select(Run.id).where(Run.id == run_id, Run.worker_id == worker_id, Run.status == "running")
+        select(Run.id).where(
+            Run.id == run_id, Run.worker_id == worker_id, Run.status == RunStatus.RUNNING
+        )
     )
     return owner is not None
 
@@ -203,7 +208,7 @@ def set_run_total_steps(
 def _update_owned(session: Session, run_id: int, worker_id: str, values: dict[str, Any]) -> bool:
     result = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.worker_id == worker_id, Run.status == "running")
+        .where(Run.id == run_id, Run.worker_id == worker_id, Run.status == RunStatus.RUNNING)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -267,7 +272,7 @@ def finish_run(
     session: Session,
     run_id: int,
     worker_id: str,
-    status: str,
+    status: RunStatus,
     error: str | None = None,
     result: dict[str, Any] | None = None,
     step: int | None = None,
@@ -280,9 +285,9 @@ def finish_run(
         values["step"] = step
     if epoch is not None:
         values["epoch"] = epoch
-    if status == "queued":
+    if status == RunStatus.QUEUED:
         values["worker_id"] = None
-    if status in ("completed", "failed", "cancelled"):
+    if status in FINISHED:
         values["finished"] = utcnow()
     if result is not None:
         values["result"] = result
@@ -303,36 +308,40 @@ def transition_run(
     run_id: int,
     from_statuses: Sequence[str],
     values: dict[str, Any],
+    requested_action: str | None = None,
 ) -> bool:
-    """Change a run only if it is still in one of `from_statuses` (a race-free transition)."""
+    """Change a run only if it is still in one of `from_statuses` (and, given
+    `requested_action`, only while that request is pending): a race-free transition."""
+    where = [Run.id == run_id, Run.status.in_(from_statuses)]
+    if requested_action is not None:
+        where.append(Run.requested_action == requested_action)
     result = session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.status.in_(from_statuses))
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        update(Run).where(*where).values(**values).execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
 
 
 def requeue_stale_runs(*, session: Session, stale_before: datetime) -> list[int]:
-    """Runs 'running' on a worker whose heartbeat is older than `stale_before` (or gone): back
+    """Runs still running on a worker whose heartbeat is older than `stale_before` (or gone): back
     to the queue, or to paused / cancelled when a pause / stop was waiting. Returns their ids."""
     fresh = select(Worker.id).where(Worker.heartbeat >= stale_before)
     orphans = session.execute(
         select(Run.id, Run.worker_id, Run.requested_action).where(
-            Run.status == "running",
+            Run.status == RunStatus.RUNNING,
             (Run.worker_id.is_(None)) | (Run.worker_id.not_in(fresh)),
         )
     ).all()
     moved = []
     for run_id, worker_id, action in orphans:
-        status = {"stop": "cancelled", "pause": "paused"}.get(action or "", "queued")
+        status = obeyed_status(action)
         values: dict[str, Any] = {"status": status, "worker_id": None, "requested_action": None}
-        if status == "cancelled":
+        if status in FINISHED:
             values["finished"] = utcnow()
         result = session.execute(
             update(Run)
-            .where(Run.id == run_id, Run.status == "running", _same(Run.worker_id, worker_id))
+            .where(
+                Run.id == run_id, Run.status == RunStatus.RUNNING, _same(Run.worker_id, worker_id)
+            )
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -340,8 +349,8 @@ def requeue_stale_runs(*, session: Session, stale_before: datetime) -> list[int]
             moved.append(run_id)
     session.execute(
         update(Worker)
-        .where(Worker.heartbeat < stale_before, Worker.status != "stopped")
-        .values(status="lost")
+        .where(Worker.heartbeat < stale_before, Worker.status != WorkerStatus.STOPPED)
+        .values(status=WorkerStatus.LOST)
         .execution_options(synchronize_session=False)
     )
     return moved
@@ -411,45 +420,16 @@ def metric_summary(*, session: Session, run_id: int, name: str) -> tuple[int, in
     return int(row[0]), int(row[1] or 0), int(row[2] or 0), int(row[3] or 0)
 
 
-def metric_points(
-    *,
-    session: Session,
-    run_id: int,
-    name: str,
-    buckets: int | None = None,
-    step_range: tuple[int, int] | None = None,
-) -> list[tuple[int, int, float]]:
-    """(step, epoch, value) of one metric by step. With `buckets`, the step range is cut into that
-    many equal parts and each part is represented by its first recorded point: one index seek
-    per part, so a 100k-point curve costs about what a 1k-point one does (an aggregate over every
-    row would read them all)."""
-    where = (Metric.run_id == run_id, Metric.name == name)
-    if not buckets:
-        rows = session.execute(
-            select(Metric.step, Metric.epoch, Metric.value).where(*where).order_by(Metric.step)
-        )
-        return [(int(s), int(e), float(v)) for s, e, v in rows]
-    if step_range is None:
-        _, first, last, _ = metric_summary(session=session, run_id=run_id, name=name)
-    else:
-        first, last = step_range
-    span = max(1, last - first)
-    parts = select(literal(0).label("i")).cte("parts", recursive=True)
-    parts = parts.union_all(select(parts.c.i + 1).where(parts.c.i < buckets - 1))
-    start = first + parts.c.i * span // (buckets - 1)
-    first_in_part = (
-        select(Metric.id)
-        .where(*where, Metric.step >= start)
-        .order_by(Metric.step)
-        .limit(1)
-        .scalar_subquery()
-    )
+def metric_points(*, session: Session, run_id: int, name: str) -> list[tuple[int, int, float]]:
+    """(step, epoch, value) of every recorded point of one metric, by step. Downsampling for a
+    chart happens in core.runs.curves, by one rule for first reads and incremental ones alike
+    (min and max per bucket need every value, so this reads them all, without ORM objects)."""
     rows = session.execute(
         select(Metric.step, Metric.epoch, Metric.value)
-        .where(Metric.id.in_(select(first_in_part).select_from(parts)))
+        .where(Metric.run_id == run_id, Metric.name == name)
         .order_by(Metric.step)
     )
-    return [(int(s), int(e), float(v)) for s, e, v in rows]
+    return [tuple(row) for row in rows]
 
 
 def metric_duplicates(*, session: Session, run_id: int) -> int:
@@ -503,6 +483,46 @@ def delete_checkpoint(*, session: Session, checkpoint_id: int) -> None:
     session.execute(delete(Checkpoint).where(Checkpoint.id == checkpoint_id))
 
 
+def prune_checkpoints(*, session: Session, run_id: int, keep_last: int) -> list[str]:
+    """Forget a run's checkpoints except the last `keep_last` and the one with the lowest
+    val_loss; returns the paths of the forgotten ones (the caller removes the files)."""
+    rows = list_checkpoints(session=session, run_id=run_id)
+    keep = {row.id for row in rows[-keep_last:]} if keep_last > 0 else set()
+    scored = [row for row in rows if row.metrics.get("val_loss") is not None]
+    if scored:
+        keep.add(min(scored, key=lambda row: float(row.metrics["val_loss"])).id)
+    dropped = [row for row in rows if row.id not in keep]
+    if dropped:
+        session.execute(delete(Checkpoint).where(Checkpoint.id.in_([row.id for row in dropped])))
+    return [row.path for row in dropped]
+
+
+def restart_run(*, session: Session, run_id: int, from_statuses: Sequence[str]) -> list[str] | None:
+    """Queue a run again from step 0, forgetting its metrics, checkpoints and result; only from
+    `from_statuses`. Returns the forgotten checkpoint paths; None when the run is elsewhere."""
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status.in_(from_statuses))
+        .values(
+            status=RunStatus.QUEUED,
+            requested_action=None,
+            worker_id=None,
+            error=None,
+            result=None,
+            finished=None,
+            step=0,
+            epoch=0,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    paths = [row.path for row in list_checkpoints(session=session, run_id=run_id)]
+    session.execute(delete(Checkpoint).where(Checkpoint.run_id == run_id))
+    session.execute(delete(Metric).where(Metric.run_id == run_id))
+    return paths
+
+
 # --- workers ---------------------------------------------------------------------------------
 
 
@@ -542,7 +562,7 @@ def heartbeat(*, session: Session, worker_id: str, status: str | None = None) ->
     )
     session.execute(
         update(Run)
-        .where(Run.worker_id == worker_id, Run.status == "running")
+        .where(Run.worker_id == worker_id, Run.status == RunStatus.RUNNING)
         .values(heartbeat=now)
         .execution_options(synchronize_session=False)
     )
@@ -561,7 +581,7 @@ def list_workers(*, session: Session) -> list[tuple[Worker, int | None]]:
     """Every worker with the id of the run it trains now (None when idle)."""
     running = (
         select(Run.worker_id, func.max(Run.id).label("run_id"))
-        .where(Run.status == "running")
+        .where(Run.status == RunStatus.RUNNING)
         .group_by(Run.worker_id)
         .subquery()
     )
@@ -578,7 +598,7 @@ def fresh_worker_count(*, session: Session, fresh_after: datetime) -> int:
     return (
         session.scalar(
             select(func.count(Worker.id)).where(
-                Worker.heartbeat >= fresh_after, Worker.status.in_(("idle", "busy"))
+                Worker.heartbeat >= fresh_after, Worker.status.in_(SERVING)
             )
         )
         or 0

@@ -11,7 +11,7 @@ import pytest
 from app import figures
 from app.figures import DiagramBlock
 from app.formatting import count_text, duration_text, eta_seconds, parse_int_list, shape_text
-from app.series import LiveCurves, downsample, for_chart, merge_rows
+from app.series import MAX_POINTS, LiveCurves, merge_rows
 
 
 def texts(fig: go.Figure) -> list[str]:
@@ -158,47 +158,44 @@ def test_every_figure_serializes_to_json():
     json.loads(fig.to_json())
 
 
-# ---- downsampling and live merging ------------------------------------------------------------
-
-
-def test_downsample_keeps_ends_and_spikes_within_budget():
-    steps = np.arange(100_000)
-    values = np.random.default_rng(0).random(100_000)
-    values[54_321] = 50.0
-    values[77_777] = -50.0
-    s, v = downsample(steps, values, 600)
-    assert len(s) <= 600
-    assert s[0] == 0 and s[-1] == 99_999
-    assert v.max() == 50.0 and v.min() == -50.0
-    assert np.all(np.diff(s) > 0)
-
-
-def test_downsample_leaves_short_curves_alone():
-    s, v = downsample([1, 2, 3], [3.0, 2.0, 1.0], 600)
-    assert list(s) == [1, 2, 3] and list(v) == [3, 2, 1]
+# ---- live merging ----------------------------------------------------------------------------
 
 
 class Row:
-    def __init__(self, id, name, step, value):
-        self.id, self.name, self.step, self.value = id, name, step, value
+    def __init__(self, id, name, step, value, epoch=1):
+        self.id, self.name, self.step, self.value, self.epoch = id, name, step, value, epoch
 
 
 def test_merge_rows_appends_incrementally_and_tracks_last_id():
-    live = LiveCurves(run_id=1)
-    merge_rows(live, [Row(1, "train_loss", 25, 2.0), Row(2, "lr", 25, 0.1)])
-    merge_rows(live, [Row(3, "train_loss", 50, 1.5)])
+    live = merge_rows(LiveCurves(run_id=1), [Row(1, "train_loss", 25, 2.0), Row(2, "lr", 25, 0.1)])
+    live = merge_rows(live, [Row(3, "train_loss", 50, 1.5)])
     assert live.last_id == 3
     assert list(live.curves["train_loss"].values) == [2.0, 1.5]
     assert live.recorded == {"train_loss": 2, "lr": 1}
 
 
-def test_merge_rows_compacts_long_curves():
-    live = LiveCurves(run_id=1)
-    rows = [Row(i + 1, "train_loss", i, float(i % 7)) for i in range(10_000)]
-    merge_rows(live, rows, keep=1000)
-    assert len(live.curves["train_loss"]) <= 1000
+def test_merge_rows_never_changes_the_curves_it_was_given():
+    before = merge_rows(LiveCurves(run_id=1), [Row(1, "train_loss", 1, 2.0)])
+    after = merge_rows(before, [Row(2, "train_loss", 2, 1.0)])
+    assert len(before.curves["train_loss"]) == 1 and len(after.curves["train_loss"]) == 2
+    with pytest.raises(ValueError):  # shared between sessions: read-only
+        after.curves["train_loss"].values[0] = 0.0
+
+
+def test_merge_rows_bounds_long_curves_and_keeps_spikes():
+    values = [float(i % 7) for i in range(10_000)]
+    values[6_543] = 99.0
+    rows = [Row(i + 1, "train_loss", i + 1, v) for i, v in enumerate(values)]
+    live = merge_rows(LiveCurves(run_id=1), rows)
+    assert len(live.curves["train_loss"]) <= MAX_POINTS
     assert live.recorded["train_loss"] == 10_000
-    assert len(for_chart(live.curves, 200)["train_loss"]) <= 200
+    assert 99.0 in live.curves["train_loss"].values
+
+
+def test_only_the_named_metrics_get_a_curve():
+    rows = [Row(1, "train_loss", 1, 2.0), Row(2, "samples_per_s", 1, 500.0)]
+    live = merge_rows(LiveCurves(run_id=1), rows, curve_names=("train_loss",))
+    assert set(live.curves) == {"train_loss"} and live.latest["samples_per_s"] == 500.0
 
 
 # ---- formatting ------------------------------------------------------------------------------

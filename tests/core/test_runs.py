@@ -9,6 +9,7 @@ import torch
 
 from core import runs
 from core.errors import DataError, NotFoundError, SettingsError, SpecError, TrainingError
+from core.facts import ModelFacts
 from core.store import db
 from core.store import repository as repo
 from tests.specs import DIGITS_CNN, TINY_MLP
@@ -16,7 +17,8 @@ from tests.specs import DIGITS_CNN, TINY_MLP
 FAST = {"epochs": 2, "batch_size": 64, "device": "cpu"}
 
 
-def test_a_digits_cnn_trains_in_the_foreground_and_is_recorded():
+def test_a_digits_cnn_trains_in_the_foreground_and_is_recorded(monkeypatch):
+    monkeypatch.setenv("STUDIO_CHECKPOINT_EVERY_S", "0")  # a checkpoint at every epoch end
     seen = []
     result = runs.train_run_foreground(
         spec=DIGITS_CNN,
@@ -83,7 +85,7 @@ def test_a_spec_that_does_not_fit_the_dataset_is_refused_with_the_builders_messa
     from core.builder import trace
 
     bad = {"layers": [{"type": "Conv1d", "out_channels": 4, "kernel_size": 3}, {"type": "Linear"}]}
-    expected = trace(bad, input_shape=(1, 8, 8), num_classes=10).error
+    expected = trace(bad, ModelFacts(input_shape=(1, 8, 8), num_classes=10)).error
     assert expected is not None
     with pytest.raises(SpecError) as refused:
         runs.submit_run(spec=bad, dataset="digits", config=FAST)
@@ -178,7 +180,8 @@ def test_metrics_can_be_polled_incrementally_and_downsampled():
     assert {r.name for r in losses} == {"train_loss"}
     series = runs.metrics_series(run_id, "train_loss", max_points=10)
     assert len(series.steps) <= 10 and series.total == len(losses)
-    assert series.steps[-1] == losses[-1].step and series.last_id == losses[-1].id
+    assert series.last_step == losses[-1].step and series.last_id == losses[-1].id
+    assert min(series.values) == min(r.value for r in losses)  # the lowest point is kept
     full = runs.metrics_series(run_id, "val_loss", max_points=10)
     assert full.values == [r.value for r in runs.metrics_since(run_id, names=["val_loss"])]
 

@@ -146,18 +146,16 @@ def test_the_database_refuses_a_duplicate_metric_row():
             session.flush()
 
 
-def test_downsampling_happens_in_the_database():
+def test_metric_points_reads_one_metric_in_step_order():
     run_id = new_run()
     db.call(repo.claim_next_run, worker_id="w")
-    batch = [Record("train_loss", s, 1 + s // 1000, float(s)) for s in range(1, 5001)]
+    batch = [Record("train_loss", s, 1 + s // 1000, float(s)) for s in range(5000, 0, -1)]
+    batch.append(Record("lr", 3, 1, 0.1))
     db.call(repo.record_metrics, run_id=run_id, worker_id="w", records=batch)
-    points = db.call(repo.metric_points, run_id=run_id, name="train_loss", buckets=100)
-    assert len(points) == 100
-    steps = [p[0] for p in points]
-    assert steps == sorted(steps) and steps[0] == 1 and steps[-1] == 5000
-    assert steps[1] == 1 + 4999 // 99  # evenly spread over the step range
-    assert points[0][2] == 1.0 and points[-1][2] == 5000.0  # recorded values, not made up
-    assert len(db.call(repo.metric_points, run_id=run_id, name="train_loss")) == 5000
+    points = db.call(repo.metric_points, run_id=run_id, name="train_loss")
+    assert len(points) == 5000
+    assert points[0] == (1, 1, 1.0) and points[-1] == (5000, 6, 5000.0)
+    assert [p[0] for p in points] == sorted(p[0] for p in points)
 
 
 def test_deleting_a_run_takes_its_metrics_and_checkpoints():
