@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.config import get_settings
 from core.errors import StudioError, TrainingError
+from core.states import RunRequest, RunStatus, WorkerStatus, finished_status
 from core.store import db
 from core.store import repository as repo
 from core.store.models import utcnow
@@ -194,10 +195,12 @@ class RunRecorder(Callback):
         if now - self._checked_at >= CONTROL_INTERVAL_S:
             self._checked_at = now
             state = db.call(repo.run_control, run_id=self.run_id, readonly=True)
-            if state is None or state[0] != "running" or state[1] != self.worker_id:
+            if state is None or state[0] != RunStatus.RUNNING or state[1] != self.worker_id:
                 self.lost = True
                 return "stop"
-            self._action = {"stop": "stop", "pause": "pause"}.get(state[2] or "", "continue")
+            self._action = {RunRequest.STOP: "stop", RunRequest.PAUSE: "pause"}.get(
+                state[2] or "", "continue"
+            )
         return self._action
 
     def elapsed_s(self) -> float:
@@ -241,7 +244,7 @@ def execute_run(
     interrupted: threading.Event | None = None,
     progress: ProgressFn | None = None,
     dataset: Dataset | None = None,
-    release_status: str = "queued",
+    release_status: RunStatus = RunStatus.QUEUED,
 ) -> str:
     """Train a run this worker has claimed, recording everything; returns the run's new status
     ("completed", "failed", "cancelled", "paused", "queued") or "lost" when another worker took
@@ -272,10 +275,10 @@ def execute_run(
         )
         outcome = fit(model, data, config, callbacks=[recorder], resume=resume)
     except StudioError as error:
-        return _close(run_id, worker_id, "failed", error=str(error))
+        return _close(run_id, worker_id, RunStatus.FAILED, error=str(error))
     except Exception as error:
         log.error("run %d crashed:\n%s", run_id, traceback.format_exc())
-        return _close(run_id, worker_id, "failed", error=f"{type(error).__name__}: {error}")
+        return _close(run_id, worker_id, RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
     except BaseException:
         _close(run_id, worker_id, release_status)  # KeyboardInterrupt / SystemExit mid-step
         raise
@@ -283,9 +286,7 @@ def execute_run(
         log.warning("run %d was taken over by another worker; dropping this attempt", run_id)
         return "lost"
     result = _result(outcome, duration_s=recorder.elapsed_s())
-    status = {"completed": "completed", "failed": "failed", "stopped": "cancelled"}.get(
-        outcome.status, release_status if interrupted.is_set() else "paused"
-    )
+    status = finished_status(outcome.status, release_status if interrupted.is_set() else None)
     return _close(
         run_id,
         worker_id,
@@ -315,7 +316,7 @@ def model_facts(data: Any) -> dict[str, Any]:
 def _close(
     run_id: int,
     worker_id: str,
-    status: str,
+    status: RunStatus,
     *,
     error: str | None = None,
     result: dict[str, Any] | None = None,
@@ -431,7 +432,7 @@ def run_worker(
         host=socket.gethostname(),
         pid=os.getpid(),
         device=worker_device_label(),
-        status="idle",
+        status=WorkerStatus.IDLE,
     )
     log.info("worker %s started (database %s)", worker_id, settings.database_url)
     trained = 0
@@ -450,11 +451,11 @@ def run_worker(
                     stop.wait(poll_s)
                     continue
                 log.info("worker %s: training run %d", worker_id, run.id)
-                db.call(repo.set_worker_status, worker_id=worker_id, status="busy")
+                db.call(repo.set_worker_status, worker_id=worker_id, status=WorkerStatus.BUSY)
                 execute_run(run.id, worker_id=worker_id, interrupted=stop)
-                db.call(repo.set_worker_status, worker_id=worker_id, status="idle")
+                db.call(repo.set_worker_status, worker_id=worker_id, status=WorkerStatus.IDLE)
                 trained += 1
         finally:
-            db.call(repo.set_worker_status, worker_id=worker_id, status="stopped")
+            db.call(repo.set_worker_status, worker_id=worker_id, status=WorkerStatus.STOPPED)
             log.info("worker %s stopped after %d run(s)", worker_id, trained)
     return trained

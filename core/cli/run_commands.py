@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from core.cli.setting_flags import add_setting_flags, settings_from_args
+from core.states import RunStatus
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -120,14 +121,14 @@ def train_command(args: argparse.Namespace) -> int:
         _print_json(result)
     else:
         _print_result(result)
-    if result["status"] == "paused":
+    if result["status"] == RunStatus.PAUSED:
         print(
             f"run {result['run_id']} paused at step {result['steps']}; "
             f"`studio resume {result['run_id']}` lets a worker finish it",
             file=sys.stderr,
         )
         return 130
-    if result["status"] == "failed":
+    if result["status"] == RunStatus.FAILED:
         print(f"error: run {result['run_id']} failed: {result['error']}", file=sys.stderr)
         return 1
     return 0
@@ -155,7 +156,9 @@ def _print_result(result: dict[str, Any]) -> None:
 
 
 def _format_metric(name: str, value: float) -> str:
-    return f"{value:.2%}" if name.endswith("accuracy") else f"{value:.4g}"
+    from core.metric_catalog import value_text
+
+    return value_text(name, value)
 
 
 def submit_command(args: argparse.Namespace) -> int:

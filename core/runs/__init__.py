@@ -12,7 +12,13 @@ in core.worker (a `studio worker` process, or in-process for `studio train`). On
   workers   live workers; spawning a local one
 """
 
-from core.runs.control import delete_run, request_pause, request_resume, request_stop
+from core.runs.control import (
+    apply_request,
+    delete_run,
+    request_pause,
+    request_resume,
+    request_stop,
+)
 from core.runs.models import load_run_model
 from core.runs.reading import (
     get_run,
@@ -53,6 +59,7 @@ __all__ = [
     "RunView",
     "SpecView",
     "WorkerView",
+    "apply_request",
     "delete_run",
     "ensure_local_worker",
     "get_run",

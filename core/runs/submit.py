@@ -9,11 +9,13 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from core import metric_catalog as catalog
 from core.config import get_settings
 from core.errors import SettingsError
 from core.runs.reading import get_run
 from core.runs.views import RunView
 from core.runs.workers import list_workers
+from core.states import RunStatus, WorkerStatus
 from core.store import db
 from core.store import repository as repo
 
@@ -26,7 +28,7 @@ ProgressFn = Callable[[int, int, dict[str, float]], None]
 
 
 # the keys `studio train --json` always carries under "metrics" (null when not recorded)
-TRAIN_JSON_METRICS = ("train_loss", "val_loss", "val_accuracy", "test_accuracy")
+TRAIN_JSON_METRICS = catalog.SUMMARY
 
 
 def _check_spec(spec: dict, data: Any) -> None:
@@ -116,7 +118,7 @@ def train_run_foreground(
         host=socket.gethostname(),
         pid=os.getpid(),
         device=None,
-        status="foreground",
+        status=WorkerStatus.FOREGROUND,
     )
     try:
         run = db.call(
@@ -125,7 +127,7 @@ def train_run_foreground(
             dataset=dataset,
             settings=settings.to_dict(),
             spec_name=_spec_name(spec, spec_name),
-            status="running",
+            status=RunStatus.RUNNING,
             worker_id=worker_id,
         )
         with worker.Heartbeat(worker_id, interval_s=get_settings().heartbeat_s):
@@ -135,10 +137,10 @@ def train_run_foreground(
                 interrupted=interrupted,
                 progress=progress,
                 dataset=data,
-                release_status="paused",
+                release_status=RunStatus.PAUSED,
             )
     finally:
-        db.call(repo.set_worker_status, worker_id=worker_id, status="stopped")
+        db.call(repo.set_worker_status, worker_id=worker_id, status=WorkerStatus.STOPPED)
     return run_result(get_run(run.id))
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from core.config import get_settings
 from core.runs.views import WorkerView
+from core.states import WorkerStatus
 from core.store import db
 from core.store import repository as repo
 from core.store.models import utcnow
@@ -22,7 +23,10 @@ def list_workers(*, include_dead: bool = False) -> list[WorkerView]:
     cutoff = utcnow() - timedelta(seconds=get_settings().stale_after_s)
     views = []
     for row, run_id in db.call(repo.list_workers, readonly=True):
-        alive = row.heartbeat >= cutoff and row.status not in ("stopped", "lost")
+        alive = row.heartbeat >= cutoff and row.status not in (
+            WorkerStatus.STOPPED,
+            WorkerStatus.LOST,
+        )
         if alive or include_dead:
             views.append(
                 WorkerView(
