@@ -1,7 +1,8 @@
 """UI benchmarks, measured side by side in one run.
 
 1. Live chart cost: a run with 100,000 recorded points vs one with 1,000, through the Train
-   page's own path (app.live: database-downsampled first read, incremental reads after, figure,
+   page's own path (app.live: one cache per server, min/max per bucket on the first read and on
+   the incremental reads after, figure,
    JSON as Streamlit sends it). Goal: about equal.
 2. Training throughput with a Train page open and polling every second (what the page's live
    fragment does each second: read the run and its new metric rows, rebuild the figure when rows
@@ -86,13 +87,13 @@ def chart_cost(run_id: int, points: int, repeats: int = 15) -> tuple[float, floa
     a reload or second tab (starting from the server's copy), one live tick with new rows."""
     cold, reload, tick = [], [], []
     for _ in range(repeats):
-        live_curves.forget_snapshots()
+        live_curves.forget_cache()
         started = time.perf_counter()
-        curves = live_curves.read_curves(runs.get_run(run_id), None)
+        curves = live_curves.read_curves(runs.get_run(run_id))
         live_curves.curves_figure(curves).to_json()
         cold.append(time.perf_counter() - started)
         started = time.perf_counter()
-        curves = live_curves.read_curves(runs.get_run(run_id), None)
+        curves = live_curves.read_curves(runs.get_run(run_id))
         live_curves.curves_figure(curves).to_json()
         reload.append(time.perf_counter() - started)
     next_step = points + 1
@@ -100,7 +101,7 @@ def chart_cost(run_id: int, points: int, repeats: int = 15) -> tuple[float, floa
         add_points(run_id, next_step, 25)  # what one polling interval brings
         next_step += 25
         started = time.perf_counter()
-        curves = live_curves.read_curves(runs.get_run(run_id), curves)
+        curves = live_curves.read_curves(runs.get_run(run_id))
         live_curves.curves_figure(curves).to_json()
         tick.append(time.perf_counter() - started)
     return tuple(statistics.median(t) * 1e3 for t in (cold, reload, tick))
@@ -173,7 +174,7 @@ class PagePoller:
             cpu_started = time.thread_time()
             newest = runs.list_runs(limit=1)
             if newest:
-                curves = live_curves.read_curves(runs.get_run(newest[0].id), curves)
+                curves = live_curves.read_curves(runs.get_run(newest[0].id))
                 if live_curves.figure_key(curves) != key:
                     key = live_curves.figure_key(curves)
                     figure = live_curves.curves_figure(curves)

@@ -8,25 +8,18 @@ import time
 
 import streamlit as st
 
-from app import figures, series, spec_editor, state, widgets
 from app import live as live_curves
-from app.formatting import count_text, duration_text, shape_text
+from app import run_view, series, spec_editor, state, widgets
+from app.formatting import count_text, shape_text
 from core import builder, runs
 from core.data import list_datasets
 from core.errors import NotFoundError, StudioError
+from core.states import RunRequest, RunStatus
 from core.train.config import TrainConfig, applies, default_for
 from core.train.devices import list_devices
 from core.worker import model_facts
 
 POLL_S = 1.0  # how often the live panel reads new metrics while a run is active
-STATUS_LOOK = {  # status -> (colour, what it means to a person)
-    "queued": ("gray", "waiting for a worker"),
-    "running": ("blue", "training"),
-    "paused": ("orange", "paused (checkpointed; resume continues exactly where it stopped)"),
-    "completed": ("green", "finished"),
-    "failed": ("red", "failed"),
-    "cancelled": ("gray", "stopped"),
-}
 ADVANCED_FIELDS = (
     "loss",
     "label_smoothing",
@@ -265,8 +258,8 @@ def keep_build_model(name: str, spec: dict) -> str:
 
 
 def refresh_curves(run) -> series.LiveCurves:
-    """New metric rows since the last poll, merged into this session's copy of the curves."""
-    live = live_curves.read_curves(run, state.get(state.LIVE_CURVES))
+    """The run's curves from the server's one cache (new rows since the last poll merged in)."""
+    live = live_curves.read_curves(run)
     state.put(state.LIVE_CURVES, live)
     return live
 
@@ -282,13 +275,8 @@ def live_figure(live: series.LiveCurves):
 
 
 def control(action: str, run_id: int) -> None:
-    request = {
-        "stop": runs.request_stop,
-        "pause": runs.request_pause,
-        "resume": runs.request_resume,
-    }
     try:
-        request[action](run_id)
+        runs.apply_request(run_id, action)
     except StudioError as error:  # shown by the live panel, which is what reruns now
         state.notify(state.LIVE_NOTICE, "error", str(error))
 
@@ -302,89 +290,48 @@ def live_panel(run_id: int) -> None:
         st.error(str(error))
         return
     state.show_notice(state.LIVE_NOTICE)
-    colour, meaning = STATUS_LOOK.get(run.status, ("gray", run.status))
-    settings = run.settings or {}
+    colour, meaning = run_view.status_look(run.status)
     head, buttons = st.columns([3, 2], vertical_alignment="center")
     head.markdown(
         f"#### Run {run.id} :{colour}-badge[{run.status}]\n"
         f"{run.spec_name or 'model'} on **{run.dataset}** · {meaning}"
         + (f" · {run.device}" if run.device else "")
     )
+    offered = run_view.offered_requests(run)
     with buttons.container(horizontal=True, horizontal_alignment="right"):
-        st.button(
-            "Pause",
-            key="train.pause",
-            on_click=control,
-            args=("pause", run.id),
-            disabled=run.status not in ("queued", "running") or run.requested_action == "pause",
-            icon=":material/pause:",
-        )
-        st.button(
-            "Resume",
-            key="train.resume",
-            on_click=control,
-            args=("resume", run.id),
-            disabled=run.status != "paused" and run.requested_action != "pause",
-            icon=":material/play_arrow:",
-        )
-        st.button(
-            "Stop",
-            key="train.stop",
-            on_click=control,
-            args=("stop", run.id),
-            disabled=not run.is_active or run.requested_action == "stop",
-            icon=":material/stop:",
-        )
-    speed = live.latest.get("samples_per_s")
-    eta = None
-    if speed and run.total_steps and run.status == "running":
-        eta = (run.total_steps - run.step) * settings.get("batch_size", 64) / speed
-    progress_text = (
-        f"step {run.step:,} of {run.total_steps:,} · epoch {run.epoch}"
-        if run.total_steps
-        else f"step {run.step:,}"
-    )
-    if run.status == "running":
-        progress_text += (
-            f" · {speed:,.0f} samples/s · about {duration_text(eta)} left" if speed else ""
-        )
-    st.progress(run.progress, text=progress_text)
+        for request, label, icon in (
+            (RunRequest.PAUSE, "Pause", ":material/pause:"),
+            (RunRequest.RESUME, "Resume", ":material/play_arrow:"),
+            (RunRequest.STOP, "Stop", ":material/stop:"),
+        ):
+            st.button(
+                label,
+                key=state.TRAIN_REQUEST + request,
+                on_click=control,
+                args=(request, run.id),
+                disabled=not offered[request],
+                icon=icon,
+            )
+    st.progress(run.progress, text=run_view.progress_text(run, live.latest))
     if run.requested_action:
         st.caption(f"Asked to {run.requested_action}: the worker obeys between two steps.")
-    if run.status == "failed" and run.error:
+    if run.status == RunStatus.FAILED and run.error:
         st.error(run.error)
-    if run.status == "queued":
-        workers_caption("train.start_worker_live")
-    st.plotly_chart(live_figure(live), key="train.curves", config={"displayModeBar": False})
-    st.caption(
-        "Points recorded: "
-        + ", ".join(
-            f"{figures.CURVE_LABELS.get(n, n)} {c:,}"
-            for n, c in live.recorded.items()
-            if n in figures.CURVE_LABELS
-        )
-        if live.recorded
-        else "No metrics yet."
-    )
-    if run.status == "completed":
+    if run.status == RunStatus.QUEUED:
+        workers_caption(state.TRAIN_START_WORKER_LIVE)
+    st.plotly_chart(live_figure(live), key=state.TRAIN_CURVES, config={"displayModeBar": False})
+    st.caption(run_view.recorded_caption(live.recorded))
+    if run.status == RunStatus.COMPLETED:
         results(run)
-    if run.is_active != state.get(state.WAS_ACTIVE, run.is_active):
-        state.put(state.WAS_ACTIVE, run.is_active)
-        st.rerun()  # polling starts or stops with the run: redraw the whole page once
+    changed = run_view.activity_changed(state.get(state.WAS_ACTIVE), run)
     state.put(state.WAS_ACTIVE, run.is_active)
+    if changed:
+        st.rerun()  # polling starts or stops with the run: redraw the whole page once
 
 
 def results(run) -> None:
-    result = run.result or {}
-    metrics = result.get("metrics") or {}
-    cols = st.columns(4)
-    accuracy = metrics.get("test_accuracy")
-    cols[0].metric("Test accuracy", f"{accuracy:.1%}" if accuracy is not None else "—")
-    best = result.get("best_val_accuracy")
-    cols[1].metric("Best validation accuracy", f"{best:.1%}" if best is not None else "—")
-    cols[2].metric("Duration", duration_text(result.get("duration_s")))
-    speed = result.get("samples_per_s")
-    cols[3].metric("Samples / s", f"{speed:,.0f}" if speed else "—")
+    for column, (label, text) in zip(st.columns(4), run_view.result_numbers(run), strict=True):
+        column.metric(label, text)
     st.page_link(
         state.PAGE_RUNS,
         label="Confusion matrix and comparisons on the Runs page",
@@ -478,10 +425,10 @@ def main() -> None:
                 icon=":material/rocket_launch:",
                 disabled=not fits,
                 on_click=launch,
-                key="train.launch",
+                key=state.TRAIN_LAUNCH,
                 width="stretch",
             )
-            workers_caption("train.start_worker")
+            workers_caption(state.TRAIN_START_WORKER)
     with watch:
         run_id = watched_run()
         watch_picker(run_id)
