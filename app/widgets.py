@@ -15,6 +15,7 @@ import streamlit as st
 
 from app import spec_editor, state
 from app.formatting import count_text, parse_int_list, shape_text
+from app.plain_text import md_escape
 from app.spec_editor import UNSET, Block, Draft
 from core.errors import StudioError
 
@@ -251,9 +252,9 @@ def block_card(
         problems = st.session_state.get(PARAM_PROBLEMS, {})
         for key, problem in list(problems.items()):
             if key.startswith(f"b.{uid}."):
-                st.warning(problem)
+                st.warning(md_escape(problem))
         if error is not None:
-            st.error(str(getattr(error, "message", None) or error), icon=":material/error:")
+            st.error(md_escape(getattr(error, "message", None) or error), icon=":material/error:")
 
 
 def _button(icon, uid, name, callback, args, help_text, *, primary=False, disabled=False):
@@ -368,7 +369,7 @@ def setting_input(field: dict[str, Any], *, key: str, value: Any = UNSET) -> Any
         try:
             return setting_value(field, text)
         except ValueError as error:
-            st.warning(str(error))
+            st.warning(md_escape(error))
             return list(field["default"])
     minimum = field.get("minimum")
     maximum = field.get("maximum")

@@ -47,9 +47,10 @@ def build(template: str, shape: tuple[int, ...]) -> nn.Module:
     """The template through the studio's builder; a hand-written twin where it is absent."""
     try:
         from core.builder import build_model
+        from core.facts import ModelFacts
         from core.templates import get_template
 
-        return build_model(get_template(template).spec, num_classes=10).eval()
+        return build_model(get_template(template).spec, ModelFacts(num_classes=10)).eval()
     except ImportError:
         channels, side = shape[0], shape[1]
         return nn.Sequential(

@@ -8,7 +8,7 @@ FLOPs come from `torch.utils.flop_counter` (per sample, forward pass).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from core.errors import SpecError
+from core.facts import ModelFacts
 from core.layers import LAYERS, Construct, LayerContext, LayerProblem
 from core.layers.shapes import fmt
 from core.limits import SizeBudget
@@ -74,20 +75,37 @@ class Step:
 @dataclass
 class Trace:
     """The result of tracing a spec. `ok` is False when `error` stopped it; the layers traced
-    before the error keep their shapes (in execution order)."""
+    before the error keep their shapes (in execution order).
+
+    An ok trace is everything needed to build the model (`model_from_trace`) or write its
+    code, so a launch traces once and passes the trace on."""
 
     ok: bool
     layers: list[LayerTrace]
     params: int
     flops: int
     error: SpecError | None
-    input_shape: tuple[int, ...] | None
+    # the facts traced against, resolved: the input shape (from the data or the spec; None
+    # until the document is read) and "text" when an Embedding reads the model input
+    facts: ModelFacts = field(default_factory=ModelFacts)
     name: str = "model"
-    num_classes: int | None = None
-    vocab_size: int | None = None
-    input_dtype: torch.dtype = torch.float32
+    finished: bool = False  # traced as strictly as training needs (one score per class)
+    spec: dict[str, Any] | None = None  # the normalized spec, when ok
     output: str | None = None  # name of the value the model returns (the last layer)
     steps: list[Step] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def failed(cls, error: SpecError) -> Trace:
+        """A trace stopped before any layer (a spec file that cannot be read)."""
+        return cls(ok=False, layers=[], params=0, flops=0, error=error)
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        return self.facts.input_shape
+
+    @property
+    def input_dtype(self) -> torch.dtype:
+        return self.facts.input_dtype
 
     @property
     def output_shape(self) -> tuple[int, ...] | None:
@@ -117,49 +135,46 @@ class Trace:
 
 
 def trace(
-    spec: dict[str, Any],
-    *,
-    input_shape: tuple[int, ...] | list[int] | None = None,
-    num_classes: int | None = None,
-    input_dtype: torch.dtype | None = None,
-    vocab_size: int | None = None,
-    finished: bool = False,
+    spec: dict[str, Any], facts: ModelFacts | None = None, *, finished: bool = False
 ) -> Trace:
     """Shapes, parameter counts and FLOPs of every layer, without allocating weights.
 
-    `input_shape`, `num_classes`, `vocab_size` come from the dataset when there is one (a spec
-    `input_shape` that disagrees is an error; a model ending in a Linear must then output
-    (num_classes,), and with `finished` any model must, as training needs). Never raises for
-    spec problems: the first one stops the trace and is returned as `Trace.error`.
+    `facts` come from the dataset when there is one (a spec `input_shape` that disagrees is an
+    error; a model ending in a Linear must then output (num_classes,), and with `finished` any
+    model must, as training needs). Never raises for spec problems: the first one stops the
+    trace and is returned as `Trace.error`.
     """
+    facts = facts or ModelFacts()
     result = Trace(
         ok=False,
         layers=[],
         params=0,
         flops=0,
         error=None,
-        input_shape=None,
-        num_classes=num_classes,
-        vocab_size=vocab_size,
+        facts=replace(facts, input_shape=None),
+        finished=finished,
     )
     try:
         document = read_document(spec)
         result.name = document.name
-        result.input_shape = resolve_input_shape(document.input_shape, input_shape)
+        facts = replace(
+            facts, input_shape=resolve_input_shape(document.input_shape, facts.input_shape)
+        )
     except SpecError as error:
         result.error = error
         return result
     graph = resolve_graph(document.layers)
     feeds_input = [i for i, sources in graph.sources.items() if -1 in sources]
-    if input_dtype is None:
-        text = any(graph.types[i] == "Embedding" for i in feeds_input)
-        input_dtype = torch.int64 if text else torch.float32
-    result.input_dtype = input_dtype
+    if facts.modality is None and any(graph.types[i] == "Embedding" for i in feeds_input):
+        facts = facts.with_text_input()  # a typed-in shape read by an Embedding: token ids
+    result.facts = facts
+    input_dtype = facts.input_dtype
+    num_classes = facts.num_classes
     linear_indices = [i for i, t in enumerate(graph.types) if t == "Linear"]
     last_linear = linear_indices[-1] if linear_indices else None
 
     values: dict[int, torch.Tensor] = {
-        -1: torch.empty((1, *result.input_shape), dtype=input_dtype, device="meta")
+        -1: torch.empty((1, *facts.input_shape), dtype=input_dtype, device="meta")
     }
     pooled: dict[int, bool] = {-1: False}
     # parameters and activations past the settings' limits stop the trace at that layer
@@ -189,7 +204,7 @@ def trace(
                 shapes=[tuple(values[s].shape[1:]) for s in sources],
                 dtype=values[sources[0]].dtype,
                 num_classes=num_classes,
-                vocab_size=vocab_size,
+                vocab_size=facts.vocab_size,
                 is_last_linear=index == last_linear,
                 after_pooling=any(pooled[s] for s in sources),
                 sources=shown_sources,
@@ -220,11 +235,22 @@ def trace(
         # about to be trained (`finished`)
         if graph.types[last] == "Linear" or finished:
             result.error = check_output(result.layers, last, num_classes)
+        if result.error is None:
+            result.spec, result.error = _normalized(spec)
         result.ok = result.error is None
         result.output = graph.names[last] if result.ok else None
     elif result.error is None:  # defensive: every stop should carry its reason
         result.error = SpecError("the spec's layers could not all be ordered")
     return result
+
+
+def _normalized(spec: dict[str, Any]) -> tuple[dict[str, Any] | None, SpecError | None]:
+    """The spec as `validate_spec` normalizes it (the trace has made the same checks, so this
+    only copies and fills in; an error is still reported rather than raised)."""
+    try:
+        return validate_spec(spec), None
+    except SpecError as error:
+        return None, error
 
 
 def check_output(layers: list[LayerTrace], last: int, num_classes: int | None) -> SpecError | None:
@@ -327,28 +353,43 @@ class SpecModel(nn.Module):
     """The model a spec describes: a plain `nn.Module` whose layers are named attributes
     (conv1, relu1, ... or the spec's ids) and whose forward runs the spec's graph.
 
-    `model.spec` (normalized spec), `model.input_shape` (batch excluded), `model.num_classes`,
-    `model.input_dtype` (float32, or int64 token ids for text). Set `model.record_attention =
-    True` to keep each MultiheadAttention layer's weights after a forward:
-    `model.attention_maps()` -> {name: (batch, heads, time, time)}.
+    `model.spec` (normalized spec) and `model.facts` (what it reads and scores: input shape,
+    classes, vocabulary, input dtype: float32, or int64 token ids for text), also readable as
+    `model.input_shape`, `model.num_classes`, `model.vocab_size`, `model.input_dtype`. Set
+    `model.record_attention = True` to keep each MultiheadAttention layer's weights after a
+    forward: `model.attention_maps()` -> {name: (batch, heads, time, time)}.
     """
 
-    def __init__(self, traced: Trace, spec: dict[str, Any]) -> None:
+    def __init__(self, traced: Trace) -> None:
         super().__init__()
         if not traced.ok:
             raise traced.error or SpecError("the spec cannot be built")
-        self.spec = spec
-        self.input_shape = traced.input_shape
+        self.spec = traced.spec
         self.output_shape = traced.output_shape
         outputs = traced.output_shape or ()
         # the classes it scores: from the dataset, else the size of a flat output
-        self.num_classes = traced.num_classes or (outputs[0] if len(outputs) == 1 else None)
-        self.vocab_size = traced.vocab_size
-        self.input_dtype = traced.input_dtype
+        classes = traced.facts.num_classes or (outputs[0] if len(outputs) == 1 else None)
+        self.facts = replace(traced.facts, num_classes=classes)
         for step in traced.steps:
             self.add_module(step.name, step.construct.cls(**step.construct.kwargs))
         self._plan = [(s.name, tuple(s.sources), s.construct.tuple_output) for s in traced.steps]
         self._output = traced.output
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.facts.input_shape
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.facts.num_classes
+
+    @property
+    def vocab_size(self) -> int | None:
+        return self.facts.vocab_size
+
+    @property
+    def input_dtype(self) -> torch.dtype:
+        return self.facts.input_dtype
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values = {INPUT: x}
@@ -378,32 +419,28 @@ class SpecModel(nn.Module):
         }
 
 
-def trace_or_raise(spec: dict[str, Any], **facts: Any) -> tuple[dict[str, Any], Trace]:
-    """The validated spec and its trace (`facts` as for `trace`); raises the first SpecError."""
-    normalized = validate_spec(spec)
-    traced = trace(normalized, **facts)
+def check_model(
+    spec: dict[str, Any], facts: ModelFacts | None = None, *, finished: bool = False
+) -> Trace:
+    """The spec's trace, ok (its `spec` normalized); raises the first SpecError instead of
+    returning it. `finished`: as strict as training (one score per class)."""
+    traced = trace(spec, facts, finished=finished)
     if not traced.ok:
         raise traced.error or SpecError("the spec cannot be built")
-    return normalized, traced
+    return traced
 
 
-def build_model(
-    spec: dict[str, Any],
-    *,
-    input_shape: tuple[int, ...] | list[int] | None = None,
-    num_classes: int | None = None,
-    input_dtype: torch.dtype | None = None,
-    vocab_size: int | None = None,
-) -> SpecModel:
+def model_from_trace(traced: Trace) -> SpecModel:
+    """Build from a trace already made (`check_model(..., finished=True)`), without tracing
+    again: a launch checks once and builds from that check."""
+    if not traced.finished:
+        raise ValueError("build from a trace made with finished=True, as training needs")
+    return SpecModel(traced)
+
+
+def build_model(spec: dict[str, Any], facts: ModelFacts | None = None) -> SpecModel:
     """The spec as a trainable `SpecModel` (weights initialized by PyTorch's defaults, on the
     CPU); raises SpecError naming the first layer that cannot be built, or the last layer when
-    `num_classes` is given and the model does not end with (num_classes,)."""
-    normalized, traced = trace_or_raise(
-        spec,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        input_dtype=input_dtype,
-        vocab_size=vocab_size,
-        finished=True,  # training needs one score per class whatever the last layer is
-    )
-    return SpecModel(traced, normalized)
+    `facts.num_classes` is given and the model does not end with (num_classes,)."""
+    # training needs one score per class whatever the last layer is
+    return model_from_trace(check_model(spec, facts, finished=True))

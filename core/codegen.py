@@ -18,8 +18,9 @@ from typing import Any
 import torch
 
 from core import studio_layers
-from core.builder import Step, Trace, trace_or_raise
+from core.builder import Step, Trace, check_model
 from core.errors import SpecError
+from core.facts import ModelFacts
 from core.spec import INPUT
 
 INDENT = "    "
@@ -27,23 +28,15 @@ MAX_LINE = 100
 MAX_CLASS_NAME = 60  # a longer spec name is cut: the class name is for reading, not storing
 
 
-def generate_code(
-    spec: dict[str, Any],
-    *,
-    input_shape: tuple[int, ...] | list[int] | None = None,
-    num_classes: int | None = None,
-    input_dtype: torch.dtype | None = None,
-    vocab_size: int | None = None,
-) -> str:
+def generate_code(spec: dict[str, Any] | Trace, facts: ModelFacts | None = None) -> str:
     """Python source of an `nn.Module` class for `spec` (named from the spec's name, e.g.
-    "seed-lenet" -> SeedLenet), instantiable without arguments; raises SpecError."""
-    normalized, traced = trace_or_raise(
-        spec,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        input_dtype=input_dtype,
-        vocab_size=vocab_size,
-    )
+    "seed-lenet" -> SeedLenet), instantiable without arguments; raises SpecError. An ok
+    `Trace` is written out as it is, without tracing again. An Embedding whose vocabulary
+    comes from the data takes it as the class's `vocab_size` argument."""
+    traced = spec if isinstance(spec, Trace) else check_model(spec, facts)
+    if not traced.ok:
+        raise traced.error or SpecError("the spec cannot be built")
+    normalized = traced.spec
     studio = studio_classes_used(traced.steps)
     class_name = class_name_for(traced.name, {cls.__name__ for cls in studio})
     description = normalized.get("description")
@@ -94,9 +87,11 @@ def imports(studio: list[type]) -> str:
 def model_class(traced: Trace, class_name: str, description: str | None) -> str:
     doc = description or f'Built from the spec "{traced.name}".'
     lines = [f"class {class_name}(nn.Module):", *docstring(doc), ""]
-    lines += [f"{INDENT}def __init__(self):", f"{INDENT * 2}super().__init__()"]
+    from_data = vocabulary_from_data(traced)
+    lines += init_signature(traced, bool(from_data)) + [f"{INDENT * 2}super().__init__()"]
     for step in traced.steps:
-        lines += constructor_lines(step)
+        named = {"num_embeddings": VOCAB_ARGUMENT} if step.name in from_data else {}
+        lines += constructor_lines(step, named)
     lines += ["", f"{INDENT}def forward(self, {input_variable(traced)}):"]
     lines += forward_lines(traced)
     return "\n".join(lines)
@@ -133,10 +128,42 @@ def docstring_text(text: str) -> str:
     return "".join(out)
 
 
-def constructor_lines(step: Step) -> list[str]:
+VOCAB_ARGUMENT = "vocab_size"  # the generated class's argument for a vocabulary from the data
+
+
+def vocabulary_from_data(traced: Trace) -> set[str]:
+    """Names of the Embedding steps whose num_embeddings the spec leaves to the data."""
+    layers = (traced.spec or {}).get("layers", [])
+    return {
+        step.name
+        for step in traced.steps
+        if step.type == "Embedding" and layers[step.index].get("num_embeddings") is None
+    }
+
+
+def init_signature(traced: Trace, takes_vocabulary: bool) -> list[str]:
+    """`def __init__(self):`, or with `vocab_size` defaulting to the known (or assumed) size."""
+    if not takes_vocabulary:
+        return [f"{INDENT}def __init__(self):"]
+    facts = traced.facts
+    if facts.vocab_assumed:
+        note = [
+            f"{INDENT}# vocab_size: how many token ids the Embedding knows. No vocabulary was "
+            "known",
+            f"{INDENT}# when this was written, so {facts.vocab_size} is a placeholder: pass "
+            "your vocabulary's size as vocab_size.",
+        ]
+    else:
+        note = [f"{INDENT}# vocab_size: how many token ids the Embedding knows (the data's)."]
+    return [*note, f"{INDENT}def __init__(self, {VOCAB_ARGUMENT}: int = {facts.vocab_size}):"]
+
+
+def constructor_lines(step: Step, named: dict[str, str] | None = None) -> list[str]:
+    """`self.name = Class(k=v, ...)`; `named` arguments take a variable instead of a literal."""
     cls = step.construct.cls
     callee = f"nn.{cls.__name__}" if cls.__module__.startswith("torch") else cls.__name__
-    args = [f"{k}={literal(v)}" for k, v in step.construct.kwargs.items()]
+    named = named or {}
+    args = [f"{k}={named.get(k) or literal(v)}" for k, v in step.construct.kwargs.items()]
     line = f"{INDENT * 2}self.{step.name} = {callee}({', '.join(args)})"
     if len(line) <= MAX_LINE:
         return [line]

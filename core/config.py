@@ -30,6 +30,11 @@ class Settings:
     max_spec_depth: int = 32  # nesting of lists/objects; a spec needs about 5
     max_params: int = 2_000_000_000  # estimated from the meta trace, before any weight exists
     max_activation_bytes: int = 4096 * MB  # one sample's layer outputs (float32), forward pass
+    keep_checkpoints: int = 3  # a run keeps its last few checkpoints (and its best val_loss one)
+    max_run_attempts: int = 5  # a run whose worker dies this often fails instead of retrying
+    max_image_pixels: int = 40_000_000  # per uploaded image, checked before decoding (~6300^2)
+    max_text_field_bytes: int = 1 * MB  # one cell of an uploaded text CSV
+    max_confusion_classes: int = 100  # larger confusion matrices are not stored or drawn
 
     @property
     def artifacts_dir(self) -> Path:
@@ -99,6 +104,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_spec_depth=int(_number(env, "STUDIO_MAX_SPEC_DEPTH", 32, minimum=4)),
         max_params=int(_number(env, "STUDIO_MAX_PARAMS", 2e9, minimum=1)),
         max_activation_bytes=int(_number(env, "STUDIO_MAX_ACTIVATION_MB", 4096, minimum=1) * MB),
+        keep_checkpoints=int(_number(env, "STUDIO_KEEP_CHECKPOINTS", 3, minimum=1)),
+        max_run_attempts=int(_number(env, "STUDIO_MAX_RUN_ATTEMPTS", 5, minimum=1)),
+        max_image_pixels=int(_number(env, "STUDIO_MAX_IMAGE_MEGAPIXELS", 40, minimum=0.001) * 1e6),
+        max_text_field_bytes=int(_number(env, "STUDIO_MAX_TEXT_FIELD_KB", 1024, minimum=1) * 1024),
+        max_confusion_classes=int(_number(env, "STUDIO_MAX_CONFUSION_CLASSES", 100, minimum=2)),
     )
 
 

@@ -8,9 +8,11 @@ One function, `execute_run`, trains a claimed run; the worker loop and the foreg
 - Metrics go to the database in one transaction per batch the loop reports, never per step.
 - Stop / pause requests made from any process are read between steps, at most every
   CONTROL_INTERVAL_S of wall time.
-- A checkpoint is written atomically at each epoch end (and at a pause); a run that comes back
-  (paused then resumed, or reclaimed from a dead worker) resumes from its latest checkpoint after
-  deleting what was recorded past it, so no (name, step) is recorded twice.
+- A checkpoint is written atomically at epoch ends as core.train.policy says (the first,
+  then at most every STUDIO_CHECKPOINT_EVERY_S; always at the end, a pause and a stop); a
+  run that comes back (paused then resumed, or reclaimed from a dead worker) resumes from its
+  latest checkpoint after deleting what was recorded past it, so no (name, step) is recorded
+  twice.
 - SIGTERM / SIGINT: the current step finishes, the run is checkpointed and queued again, so
   it resumes from that checkpoint when a worker next claims it. `--stop-with PID` does the same
   when process PID (the `studio ui` that started this worker) ends.
@@ -42,6 +44,7 @@ from core.store.models import utcnow
 from core.train.callbacks import Callback, Control, MetricRecord
 
 if TYPE_CHECKING:
+    from core.builder import Trace
     from core.data import Dataset
     from core.train import FitResult
 
@@ -49,6 +52,8 @@ log = logging.getLogger("studio.worker")
 
 CONTROL_INTERVAL_S = 0.25  # how often a training run reads its stop / pause request
 DEFAULT_POLL_S = 1.0  # how often an idle worker looks for queued runs
+FAULT_RETRY_S = 0.5  # first wait before writing again after a passing fault; doubles up to
+FAULT_RETRY_MAX_S = 10.0  # this, so a full disk or a held lock is probed, not hammered
 
 ProgressFn = Callable[[int, int, dict[str, float]], None]
 
@@ -184,6 +189,11 @@ class RunRecorder(Callback):
         )
         if row is None:
             self.lost = True
+            return
+        # keep the last few and the best: every epoch's file would fill the disk on long runs
+        keep = get_settings().keep_checkpoints
+        for stale in db.call(repo.prune_checkpoints, run_id=self.run_id, keep_last=keep):
+            Path(stale).unlink(missing_ok=True)
 
     def control(self, *, step: int) -> Control:
         self._report(step)
@@ -216,15 +226,25 @@ def _resume_state(run_id: int) -> tuple[dict[str, Any] | None, float]:
     recorded after it is deleted first. (None, 0) when the run starts from scratch."""
     from core.train.checkpoint import load_checkpoint
 
-    for checkpoint in reversed(db.call(repo.list_checkpoints, run_id=run_id, readonly=True)):
+    checkpoints = db.call(repo.list_checkpoints, run_id=run_id, readonly=True)
+    problems: list[str] = []
+    for checkpoint in reversed(checkpoints):
         try:
             state = load_checkpoint(checkpoint.path)
         except TrainingError as error:
             log.warning("run %d: skipping checkpoint %s: %s", run_id, checkpoint.path, error)
-            db.call(repo.delete_checkpoint, checkpoint_id=checkpoint.id)
+            problems.append(str(error))
             continue
+        # the rewind also forgets the unreadable checkpoints taken after this one
         db.call(repo.rewind_run, run_id=run_id, step=checkpoint.step, epoch=checkpoint.epoch)
         return state, float(checkpoint.metrics.get("elapsed_s", 0.0))
+    if checkpoints:
+        # never a silent restart from step 0: that would delete everything the run recorded
+        raise TrainingError(
+            f"run {run_id} cannot resume: none of its {len(checkpoints)} checkpoint(s) can be "
+            f"read (latest: {problems[0]}); its metrics are kept. To train it again from step 0, "
+            f"discarding them: studio resume {run_id} --restart"
+        )
     db.call(repo.rewind_run, run_id=run_id, step=0, epoch=0)
     return None, 0.0
 
@@ -234,6 +254,15 @@ def _result(fit: FitResult, *, duration_s: float) -> dict[str, Any]:
     result.pop("status", None)
     result.pop("error", None)
     result["duration_s"] = duration_s
+    matrix = result.get("confusion_matrix")
+    limit = get_settings().max_confusion_classes
+    if matrix is not None and len(matrix) > limit:
+        # a 5000-class matrix is 25M numbers in one row and a page that never renders
+        result["confusion_matrix"] = None
+        result["confusion_note"] = (
+            f"the confusion matrix is not kept: {len(matrix)} classes is more than the limit of "
+            f"{limit} (setting STUDIO_MAX_CONFUSION_CLASSES)"
+        )
     return result
 
 
@@ -245,11 +274,15 @@ def execute_run(
     progress: ProgressFn | None = None,
     dataset: Dataset | None = None,
     release_status: RunStatus = RunStatus.QUEUED,
+    checked: Trace | None = None,
 ) -> str:
     """Train a run this worker has claimed, recording everything; returns the run's new status
     ("completed", "failed", "cancelled", "paused", "queued") or "lost" when another worker took
-    it over. `interrupted` (set by a signal) pauses at the next step and sets `release_status`."""
-    from core.builder import build_model
+    it over. `interrupted` (set by a signal) pauses at the next step and sets `release_status`.
+    `checked`: the run's spec already traced against `dataset` (`check_model(...,
+    finished=True)`, as `train_run_foreground` does), so the model is built without tracing
+    again."""
+    from core.builder import build_model, model_from_trace
     from core.data import load_dataset
     from core.train import TrainConfig, fit, seed_everything
     from core.train.devices import resolve_device
@@ -264,7 +297,7 @@ def execute_run(
         db.call(repo.set_run_started, run_id=run_id, worker_id=worker_id, device=str(device))
         data = dataset if dataset is not None else load_dataset(run.dataset)
         seed_everything(config.seed)  # same seed, same initial weights
-        model = build_model(run.spec, **model_facts(data))
+        model = model_from_trace(checked) if checked else build_model(run.spec, data.facts)
         resume, elapsed_before = _resume_state(run_id)
         recorder = RunRecorder(
             run_id,
@@ -277,6 +310,8 @@ def execute_run(
     except StudioError as error:
         return _close(run_id, worker_id, RunStatus.FAILED, error=str(error))
     except Exception as error:
+        if (cause := db.describe_fault(error)) is not None:
+            return _pause_for_fault(run_id, worker_id, cause)
         log.error("run %d crashed:\n%s", run_id, traceback.format_exc())
         return _close(run_id, worker_id, RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
     except BaseException:
@@ -298,21 +333,6 @@ def execute_run(
     )
 
 
-def model_facts(data: Any) -> dict[str, Any]:
-    """What the builder needs from a dataset (a Dataset or a DatasetInfo): input shape and
-    dtype, number of outputs, vocabulary size for text."""
-    import torch
-
-    vocabulary = getattr(data, "vocabulary", None)
-    vocab_size = len(vocabulary) if vocabulary is not None else getattr(data, "vocab_size", None)
-    return {
-        "input_shape": tuple(data.sample_shape),
-        "num_classes": data.num_classes,
-        "input_dtype": torch.int64 if data.modality == "text" else torch.float32,
-        "vocab_size": vocab_size,
-    }
-
-
 def _close(
     run_id: int,
     worker_id: str,
@@ -323,7 +343,7 @@ def _close(
     step: int | None = None,
     epoch: int | None = None,
 ) -> str:
-    closed = db.call(
+    closed = call_patiently(
         repo.finish_run,
         run_id=run_id,
         worker_id=worker_id,
@@ -337,6 +357,39 @@ def _close(
         log.info("run %d %s%s", run_id, status, f": {error}" if error else "")
         return status
     return "lost"
+
+
+def _pause_for_fault(run_id: int, worker_id: str, cause: str) -> str:
+    """A passing fault (database locked too long, disk full) is not the run's fault: pause it
+    at its last good checkpoint, saying why, so that a resume continues from there."""
+    log.warning("run %d: %s; pausing it at its last good checkpoint", run_id, cause)
+    message = (
+        f"{cause}. The run is paused at its last good checkpoint; resume it once that is "
+        f"fixed: studio resume {run_id}"
+    )
+    return _close(run_id, worker_id, RunStatus.PAUSED, error=message)
+
+
+def call_patiently(
+    fn: Callable[..., Any], /, *, stop: threading.Event | None = None, **kwargs: Any
+) -> Any:
+    """db.call that waits out a passing fault (a lock held past db's retries, a full disk)
+    instead of raising: the worker survives and writes once the fault clears. Re-raises any
+    other error, and a fault once `stop` is set."""
+    delay = FAULT_RETRY_S
+    warned = False
+    while True:
+        try:
+            return db.call(fn, **kwargs)
+        except Exception as error:
+            cause = db.describe_fault(error)
+            if cause is None or (stop is not None and stop.is_set()):
+                raise
+            if not warned:
+                log.warning("%s; waiting for it to clear", cause)
+                warned = True
+        (stop or threading.Event()).wait(delay)
+        delay = min(delay * 2, FAULT_RETRY_MAX_S)
 
 
 # --- the worker loop ---------------------------------------------------------------------------
@@ -444,16 +497,20 @@ def run_worker(
     ):
         try:
             while not stop.is_set() and (max_runs is None or trained < max_runs):
-                run = db.call(repo.claim_next_run, worker_id=worker_id)
+                run = call_patiently(repo.claim_next_run, stop=stop, worker_id=worker_id)
                 if run is None:
                     if once:
                         break
                     stop.wait(poll_s)
                     continue
                 log.info("worker %s: training run %d", worker_id, run.id)
-                db.call(repo.set_worker_status, worker_id=worker_id, status=WorkerStatus.BUSY)
+                call_patiently(
+                    repo.set_worker_status, worker_id=worker_id, status=WorkerStatus.BUSY
+                )
                 execute_run(run.id, worker_id=worker_id, interrupted=stop)
-                db.call(repo.set_worker_status, worker_id=worker_id, status=WorkerStatus.IDLE)
+                call_patiently(
+                    repo.set_worker_status, worker_id=worker_id, status=WorkerStatus.IDLE
+                )
                 trained += 1
         finally:
             db.call(repo.set_worker_status, worker_id=worker_id, status=WorkerStatus.STOPPED)

@@ -10,9 +10,12 @@ import streamlit as st
 
 from app import figures, spec_editor, state, widgets
 from app.formatting import count_text, parse_int_list, shape_text
+from app.plain_text import md_escape
 from core import builder, codegen, runs, templates
+from core.builder import Trace
 from core.data import list_datasets
-from core.errors import SpecError, StudioError
+from core.errors import StudioError
+from core.facts import ModelFacts
 from core.layers import LAYERS, layers_by_family
 
 
@@ -149,7 +152,7 @@ def import_upload() -> None:
 # ---- the input the model is built for ----------------------------------------------------------
 
 
-def choose_input(draft: spec_editor.Draft, infos: dict) -> dict:
+def choose_input(draft: spec_editor.Draft, infos: dict) -> ModelFacts:
     """Input shape, classes and vocabulary: from a dataset, or typed in."""
     options = [name for name, info in infos.items() if getattr(info, "available", True)]
     options.append(state.CUSTOM_INPUT)
@@ -173,12 +176,7 @@ def choose_input(draft: spec_editor.Draft, infos: dict) -> dict:
         info = infos[source]
         if list(draft.extra.get("input_shape") or []) != list(info.sample_shape):
             draft.extra.pop("input_shape", None)  # the dataset decides the shape
-        return {
-            "input_shape": tuple(info.sample_shape),
-            "num_classes": info.num_classes,
-            "vocab_size": getattr(info, "vocab_size", None),
-            "dataset": source,
-        }
+        return info.facts
     shape_col, classes_col = st.columns([2, 1])
     text = shape_col.text_input(
         "Input shape (no batch)",
@@ -195,8 +193,8 @@ def choose_input(draft: spec_editor.Draft, infos: dict) -> dict:
             shape = tuple(parse_int_list(text))
             draft.extra["input_shape"] = list(shape)
         except ValueError as error:
-            st.error(f"Input shape: {error}")
-    return {"input_shape": shape, "num_classes": int(classes), "vocab_size": None, "dataset": None}
+            st.error(f"Input shape: {md_escape(error)}")
+    return ModelFacts.from_input_shape(shape, num_classes=int(classes))
 
 
 # ---- page --------------------------------------------------------------------------------------
@@ -209,7 +207,7 @@ def palette() -> None:
         after = state.get(state.INSERT_AFTER)
         if after is not None and any(b.uid == after for b in draft.blocks):
             index = draft.index_of(after)
-            st.caption(f"New blocks go after **{index}. {draft.blocks[index].type}**.")
+            st.caption(f"New blocks go after **{index}. {md_escape(draft.blocks[index].type)}**.")
         else:
             st.caption("New blocks go at the end. Click ⤵ on a block to add after it instead.")
         for family, layer_types in layers_by_family().items():
@@ -244,7 +242,7 @@ def toolbar(draft: spec_editor.Draft, spec: dict) -> None:
             saved = runs.list_specs(all_versions=True)
         except StudioError as error:
             saved = []
-            st.error(str(error))
+            st.error(md_escape(error))
         if not saved:
             st.caption("Nothing saved yet: save a version first.")
         else:
@@ -352,16 +350,13 @@ def main() -> None:
         on_change=lambda: setattr(draft, "name", st.session_state[f"build.name.{draft.key}"]),
     )
     with top[1]:
-        model_input = choose_input(draft, infos)
+        facts = choose_input(draft, infos)
     spec = spec_editor.to_spec(draft)
     toolbar(draft, spec)
 
-    result = builder.trace(
-        spec,
-        input_shape=model_input["input_shape"],
-        num_classes=model_input["num_classes"],
-        vocab_size=model_input["vocab_size"],
-    )
+    # no vocabulary known (a typed-in shape): a placeholder one, so a text model still shows
+    # its shapes and its code (whose class then takes the real size as an argument)
+    result = builder.trace(spec, facts.assume_vocabulary())
     rows = {row.index: row for row in result.layers}
     error = result.error if draft.blocks else None  # an empty model is a start, not an error
     error_index = getattr(error, "index", None) if error else None
@@ -370,7 +365,7 @@ def main() -> None:
     with editor:
         st.subheader(f"Blocks ({len(draft.blocks)})", anchor=False)
         if error is not None and (error_index is None or error_index >= len(draft.blocks)):
-            st.error(str(getattr(error, "message", None) or error), icon=":material/error:")
+            st.error(md_escape(getattr(error, "message", None) or error), icon=":material/error:")
         if not draft.blocks:
             st.info(
                 "This model is empty. Add a block from the palette on the left, or start from "
@@ -398,41 +393,49 @@ def main() -> None:
             st.success("The model builds: every shape fits.", icon=":material/check_circle:")
         elif error is not None:
             where = f"block {error_index}" if error_index is not None else "the model"
-            st.error(f"Problem at {where}: see the red message on it.", icon=":material/error:")
+            st.error(
+                f"Problem at {md_escape(where)}: see the red message on it.",
+                icon=":material/error:",
+            )
         st.plotly_chart(
             figures.architecture_figure(
-                diagram_blocks(draft, result), input_shape=model_input["input_shape"]
+                diagram_blocks(draft, result), input_shape=facts.input_shape
             ),
             key="build.diagram",
             config={"displayModeBar": False},
         )
         st.dataframe(layer_table(result), hide_index=True, key="build.table")
         with st.expander("PyTorch code", icon=":material/code:"):
-            code_view(spec, model_input, error)
+            code_view(result, error)
 
     spec = spec_editor.to_spec(draft)
     state.set_query_param(state.QP_DRAFT, spec_editor.encode(spec))
     state.set_query_param(state.QP_SPEC, None)
 
 
-def code_view(spec: dict, model_input: dict, error: SpecError | None) -> None:
+def code_view(result: Trace, error: StudioError | None) -> None:
+    """The model's PyTorch source, written from the trace the page already made."""
     if error is not None:
         st.caption("Fix the error first: the code is written from a model that builds.")
         return
-    if not spec["layers"]:
+    if not result.ok or not result.steps:
         st.caption("Add blocks to see their code.")
         return
     try:
-        code = codegen.generate_code(
-            spec, input_shape=model_input["input_shape"], num_classes=model_input["num_classes"]
-        )
+        code = codegen.generate_code(result)
     except StudioError as problem:
-        st.error(str(problem))
+        st.error(md_escape(problem))
         return
+    if result.facts.vocab_assumed and codegen.vocabulary_from_data(result):
+        st.caption(
+            f"No vocabulary is known for a typed-in shape, so the Embedding counts "
+            f"{result.facts.vocab_size:,} tokens: the class takes the real size as its "
+            "`vocab_size` argument. Pick a text dataset as the input to use its vocabulary."
+        )
     st.download_button(
         "Download model.py",
         data=code,
-        file_name=f"{spec.get('name') or 'model'}.py",
+        file_name=f"{result.name or 'model'}.py",
         mime="text/x-python",
         key="build.code_download",
         icon=":material/download:",
@@ -443,4 +446,4 @@ def code_view(spec: dict, model_input: dict, error: SpecError | None) -> None:
 try:
     main()
 except StudioError as error:  # the last net: a message a person can act on, never a traceback
-    st.error(str(error))
+    st.error(md_escape(error))

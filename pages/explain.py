@@ -8,6 +8,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from app import figures_explain, state
+from app.plain_text import md_escape
 from core import runs
 from core.errors import StudioError
 from core.explain import METHOD_TITLES, METHODS, TEXT_METHODS, attention_maps, explain
@@ -162,10 +163,12 @@ def show(explanations, dataset, x, model, lock) -> None:
     for images), then the top-3 probabilities."""
     first = explanations[0]
     with st.container(border=True):
-        st.markdown(f"#### {first.summary}")
+        st.markdown(f"#### {md_escape(first.summary)}")
         for explanation in explanations:
             for warning in explanation.warnings:
-                st.warning(f"**{METHOD_TITLES[explanation.method]}**: {warning}", icon="⚠️")
+                st.warning(
+                    f"**{METHOD_TITLES[explanation.method]}**: {md_escape(warning)}", icon="⚠️"
+                )
         checked = [
             METHOD_TITLES[e.method]
             for e in explanations
@@ -225,7 +228,7 @@ def main() -> None:
     try:
         model, dataset, lock = load(run.id, run.step)
     except StudioError as error:
-        st.error(str(error))
+        st.error(md_escape(error))
         st.stop()
     if dataset.task != "classification":
         st.info("This run predicts numbers (regression); explanations are for classifiers.")
@@ -233,13 +236,13 @@ def main() -> None:
     try:
         x, label, caption = choose_sample(run, dataset)
     except StudioError as error:
-        st.error(str(error))
+        st.error(md_escape(error))
         st.stop()
     methods, sanity = choose_methods(model, dataset)
     if not methods:
         st.info("Pick at least one method.")
         st.stop()
-    st.caption(f"Explaining {caption}.")
+    st.caption(f"Explaining {md_escape(caption)}.")
     try:
         with lock, st.spinner("Asking the model…"):
             explanations = [
@@ -247,7 +250,7 @@ def main() -> None:
                 for m in methods
             ]
     except StudioError as error:
-        st.error(str(error))
+        st.error(md_escape(error))
         st.stop()
     show(explanations, dataset, x, model, lock)
 

@@ -8,16 +8,16 @@ import time
 
 import streamlit as st
 
+from app import fit, run_view, series, spec_editor, state, widgets
 from app import live as live_curves
-from app import run_view, series, spec_editor, state, widgets
-from app.formatting import count_text, shape_text
-from core import builder, runs
+from app.formatting import shape_text
+from app.plain_text import md_escape
+from core import runs
 from core.data import list_datasets
 from core.errors import NotFoundError, StudioError
 from core.states import RunRequest, RunStatus
 from core.train.config import TrainConfig, applies, default_for
 from core.train.devices import list_devices
-from core.worker import model_facts
 
 POLL_S = 1.0  # how often the live panel reads new metrics while a run is active
 ADVANCED_FIELDS = (
@@ -73,22 +73,14 @@ def spec_choices() -> dict[str, tuple[str, dict]]:
         for saved in saved_specs:  # the most recently saved first
             choices[saved.name] = (f"{saved.name} (saved v{saved.version})", saved.spec)
     except StudioError as error:
-        st.error(str(error))
+        st.error(md_escape(error))
     return choices
 
 
 def check_fit(spec: dict, info) -> tuple[bool, str]:
-    """Whether the model builds for this dataset: (ok, a sentence)."""
-    result = builder.trace(spec, **model_facts(info), finished=True)  # as strict as Launch
-    if result.error is None:
-        shape = shape_text(result.layers[-1].output_shape) if result.layers else "?"
-        return True, (
-            f"The model fits {info.name}: {count_text(result.params)} parameters, "
-            f"output {shape} for {info.num_classes} classes."
-        )
-    error = result.error
-    where = f"Block {error.index} ({error.layer_type}): " if error.index is not None else ""
-    return False, where + str(getattr(error, "message", None) or error)
+    """Whether the model builds for this dataset: (ok, a sentence); traced once (app.fit)."""
+    check = fit.check_fit(spec, info)
+    return check.ok, check.message
 
 
 def settings_form() -> None:
@@ -231,7 +223,11 @@ def launch() -> None:
         config = TrainConfig.from_dict(settings)
         from_build = source == state.FROM_BUILD
         spec_name = (spec.get("name") or "my-model") if from_build else source
-        run_id = runs.submit_run(spec=spec, dataset=dataset, config=config, spec_name=spec_name)
+        info = dataset_infos().get(dataset)
+        checked = fit.check_fit(spec, info).traced if info is not None else None  # no retrace
+        run_id = runs.submit_run(
+            spec=spec, dataset=dataset, config=config, spec_name=spec_name, checked=checked
+        )
         saved_note = keep_build_model(spec_name, spec) if from_build else ""
     except StudioError as error:
         state.notify(state.TRAIN_NOTICE, "error", f"Not launched: {error}")
@@ -287,7 +283,7 @@ def live_panel(run_id: int) -> None:
         run = runs.get_run(run_id)
         live = refresh_curves(run)
     except StudioError as error:
-        st.error(str(error))
+        st.error(md_escape(error))
         return
     state.show_notice(state.LIVE_NOTICE)
     colour, meaning = run_view.status_look(run.status)
@@ -316,7 +312,7 @@ def live_panel(run_id: int) -> None:
     if run.requested_action:
         st.caption(f"Asked to {run.requested_action}: the worker obeys between two steps.")
     if run.status == RunStatus.FAILED and run.error:
-        st.error(run.error)
+        st.error(md_escape(run.error))
     if run.status == RunStatus.QUEUED:
         workers_caption(state.TRAIN_START_WORKER_LIVE)
     st.plotly_chart(live_figure(live), key=state.TRAIN_CURVES, config={"displayModeBar": False})
@@ -441,7 +437,7 @@ def main() -> None:
         try:
             active = runs.get_run(run_id).is_active
         except StudioError as error:
-            st.error(str(error))
+            st.error(md_escape(error))
             return
         state.put(state.WAS_ACTIVE, active)
         st.fragment(run_every=POLL_S if active else None)(live_panel)(run_id)
@@ -450,4 +446,4 @@ def main() -> None:
 try:
     main()
 except StudioError as error:  # the last net: a message a person can act on, never a traceback
-    st.error(str(error))
+    st.error(md_escape(error))

@@ -50,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         command = subparsers.add_parser(verb, help=helptext)
         command.add_argument("run_id", type=int, metavar="RUN_ID")
         command.add_argument("--json", action="store_true", help="print the run's status as JSON")
+        if verb == "resume":
+            command.add_argument(
+                "--restart",
+                action="store_true",
+                help="train a paused, failed or cancelled run again from step 0, discarding its "
+                "metrics and checkpoints (for a run whose checkpoints cannot be read)",
+            )
         command.set_defaults(handler=steer_command, verb=verb)
 
     runs = subparsers.add_parser("runs", help="list runs, newest first")
@@ -241,6 +248,8 @@ def steer_command(args: argparse.Namespace) -> int:
     action = {"stop": runs.request_stop, "pause": runs.request_pause}.get(
         args.verb, runs.request_resume
     )
+    if getattr(args, "restart", False):
+        action = runs.request_restart
     run = action(args.run_id)
     if args.json:
         _print_json(

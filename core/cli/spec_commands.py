@@ -6,10 +6,10 @@ import argparse
 import json
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import SpecError, StudioError
+from core.facts import ModelFacts
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -81,44 +81,37 @@ def positive_int(text: str) -> int:
     return value
 
 
-@dataclass
-class DataHints:
-    input_shape: tuple[int, ...] | None
-    num_classes: int | None
-    vocab_size: int | None
-
-
-def data_hints(args: argparse.Namespace) -> DataHints:
-    """Input shape, classes and vocabulary from --dataset, or from the explicit options."""
+def facts_from_args(args: argparse.Namespace) -> ModelFacts:
+    """The model's facts from --dataset (--num-classes / --vocab-size override it), or from
+    --input-shape and the explicit options."""
     if args.dataset:
+        from dataclasses import replace
+
         from core.data import describe_dataset  # the dataset registry loads lazily
 
-        info = describe_dataset(args.dataset)
-        return DataHints(
-            tuple(info.sample_shape),
-            args.num_classes or info.num_classes or None,
-            args.vocab_size or getattr(info, "vocab_size", None),
+        facts = describe_dataset(args.dataset).facts
+        return replace(
+            facts,
+            num_classes=args.num_classes or facts.num_classes or None,
+            vocab_size=args.vocab_size or facts.vocab_size,
         )
-    return DataHints(args.input_shape, args.num_classes, args.vocab_size)
+    return ModelFacts.from_input_shape(
+        args.input_shape, num_classes=args.num_classes, vocab_size=args.vocab_size
+    )
 
 
 def run_check(args: argparse.Namespace) -> int:
     from core.builder import Trace, trace
     from core.spec import load_spec
 
-    hints = data_hints(args)
+    facts = facts_from_args(args)
     try:
         spec = load_spec(args.spec)
     except SpecError as error:
-        traced = Trace(ok=False, layers=[], params=0, flops=0, error=error, input_shape=None)
+        traced = Trace.failed(error)
     else:
-        traced = trace(
-            spec,
-            input_shape=hints.input_shape,
-            num_classes=hints.num_classes,
-            vocab_size=hints.vocab_size,
-            finished=bool(args.dataset),  # ready to train on it, as `studio train` requires
-        )
+        # with a dataset: ready to train on it, as `studio train` requires
+        traced = trace(spec, facts, finished=bool(args.dataset))
     if args.json:
         print(compact_json(traced.to_dict()))
     elif traced.layers or traced.ok or (traced.error and traced.error.index is not None):
@@ -133,13 +126,7 @@ def run_code(args: argparse.Namespace) -> int:
     from core.codegen import generate_code
     from core.spec import load_spec
 
-    hints = data_hints(args)
-    code = generate_code(
-        load_spec(args.spec),
-        input_shape=hints.input_shape,
-        num_classes=hints.num_classes,
-        vocab_size=hints.vocab_size,
-    )
+    code = generate_code(load_spec(args.spec), facts_from_args(args))
     if args.output:
         try:
             Path(args.output).write_text(code, encoding="utf-8")

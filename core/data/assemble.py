@@ -10,6 +10,7 @@ import torch
 from core.data.dataset import Dataset, Normalization, Split
 from core.data.splits import TEST_FRACTION, TEST_SEED, carve
 from core.errors import DataError
+from core.facts import input_dtype_for
 
 MIN_UPLOAD_ROWS = 3  # one row each for train, validation and test
 MIN_STD = 1e-8  # a constant channel / feature is left unscaled instead of divided by zero
@@ -54,7 +55,7 @@ def build_dataset(
     `train_x` / `test_x` are raw values: images in [0, 1], signals and features as given, token ids
     for text. Indices say which source rows each split holds (default: positions in train / test).
     """
-    x_dtype = torch.int64 if modality == "text" else torch.float32
+    x_dtype = input_dtype_for(modality)
     y_dtype = torch.int64 if task == "classification" else torch.float32
     train_x = torch.as_tensor(train_x).to(x_dtype)
     test_x = torch.as_tensor(test_x).to(x_dtype)

@@ -16,10 +16,11 @@ from core.runs.control import (
     apply_request,
     delete_run,
     request_pause,
+    request_restart,
     request_resume,
     request_stop,
 )
-from core.runs.models import load_run_model
+from core.runs.models import load_run_model, run_facts
 from core.runs.reading import (
     get_run,
     latest_metrics,
@@ -32,6 +33,7 @@ from core.runs.specs import get_spec, list_specs, save_spec
 from core.runs.submit import (
     TRAIN_JSON_METRICS,
     ProgressFn,
+    check_launch,
     run_result,
     submit_run,
     train_run_foreground,
@@ -60,6 +62,7 @@ __all__ = [
     "SpecView",
     "WorkerView",
     "apply_request",
+    "check_launch",
     "delete_run",
     "ensure_local_worker",
     "get_run",
@@ -73,8 +76,10 @@ __all__ = [
     "metrics_series",
     "metrics_since",
     "request_pause",
+    "request_restart",
     "request_resume",
     "request_stop",
+    "run_facts",
     "run_result",
     "save_spec",
     "submit_run",

@@ -20,6 +20,8 @@ from core.store import db
 from core.store import repository as repo
 
 if TYPE_CHECKING:
+    from core.builder import Trace
+    from core.facts import ModelFacts
     from core.train.config import TrainConfig
 
 # progress(step, total_steps, latest_metrics) — called from the training thread, throttled by
@@ -31,14 +33,23 @@ ProgressFn = Callable[[int, int, dict[str, float]], None]
 TRAIN_JSON_METRICS = catalog.SUMMARY
 
 
-def _check_spec(spec: dict, data: Any) -> None:
-    """Trace the spec against the dataset's shapes; the builder's SpecError when it fails."""
-    from core.builder import trace
-    from core.worker import model_facts
+def check_launch(spec: dict, facts: ModelFacts, *, checked: Trace | None = None) -> Trace:
+    """The spec traced against the data's facts as strictly as training needs (the trace a
+    launch builds its model from); raises the builder's SpecError. `checked`, a trace of this
+    same spec for these same facts made earlier (the Train page's fit check), is returned
+    instead of tracing again: one trace per launch."""
+    from core.builder import check_model
+    from core.spec import validate_spec
 
-    result = trace(spec, **model_facts(data), finished=True)
-    if not result.ok:
-        raise result.error
+    if (
+        checked is not None
+        and checked.ok
+        and checked.finished
+        and checked.facts == facts
+        and checked.spec == validate_spec(spec)  # no shapes: a fraction of a trace's cost
+    ):
+        return checked
+    return check_model(spec, facts, finished=True)
 
 
 def _spec_name(spec: dict, spec_name: str | None) -> str | None:
@@ -52,9 +63,10 @@ def submit_run(
     dataset: str,
     config: TrainConfig | dict | None = None,
     spec_name: str | None = None,
+    checked: Trace | None = None,
 ) -> int:
     """Validate settings and spec against the dataset, then queue the run; nothing is queued on
-    error (SettingsError, SpecError, DataError)."""
+    error (SettingsError, SpecError, DataError). `checked`: see `check_launch`."""
     from core.data import describe_dataset
     from core.train import TrainConfig
 
@@ -63,7 +75,7 @@ def submit_run(
         config, train_size=info.sizes.get("train"), task=info.task, check_device=False
     )
     _check_device_somewhere(settings.device)
-    _check_spec(spec, info)
+    check_launch(spec, info.facts, checked=checked)
     run = db.call(
         repo.create_run,
         spec=spec,
@@ -110,7 +122,7 @@ def train_run_foreground(
 
     data = load_dataset(dataset)
     settings = TrainConfig.checked(config, train_size=len(data.train), task=data.task)
-    _check_spec(spec, data)
+    checked = check_launch(spec, data.facts)
     worker_id = worker.new_worker_id("foreground")
     db.call(
         repo.register_worker,
@@ -138,6 +150,7 @@ def train_run_foreground(
                 progress=progress,
                 dataset=data,
                 release_status=RunStatus.PAUSED,
+                checked=checked,
             )
     finally:
         db.call(repo.set_worker_status, worker_id=worker_id, status=WorkerStatus.STOPPED)

@@ -89,8 +89,10 @@ def test_check_of_a_broken_spec_shows_the_good_layers_then_the_error(broken_spec
 
 def test_check_takes_shape_and_classes_from_a_dataset(broken_spec, monkeypatch, capsys):
     import core.data
+    from core.facts import ModelFacts
 
-    info = SimpleNamespace(sample_shape=(1, 12, 12), num_classes=4, vocab_size=None)
+    facts = ModelFacts(input_shape=(1, 12, 12), num_classes=4, modality="image")
+    info = SimpleNamespace(facts=facts)
     monkeypatch.setattr(core.data, "describe_dataset", lambda name: info)
     spec = dict(BROKEN, input_shape=None)
     path = Path(broken_spec)

@@ -11,6 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from core.builder import SpecModel, build_model, trace
 from core.errors import SpecError
+from core.facts import ModelFacts
 from core.spec import validate_spec
 
 LENET = {
@@ -124,14 +125,14 @@ def test_ids_become_sanitized_unique_attribute_names():
 
 
 def test_graph_with_residual_add_and_concat_branch():
-    traced = trace(RESIDUAL, num_classes=5)
+    traced = trace(RESIDUAL, ModelFacts(num_classes=5))
     assert traced.ok, traced.error
     by_id = {t.id: t for t in traced.layers if t.id}
     assert by_id["sum"].inputs == ["stem", "branch"]
     assert by_id["side"].inputs == ["input"]
     assert traced.layers[5].output_shape == (11, 6, 6)  # 8 + 3 channels
     assert traced.output_shape == (5,)
-    model = build_model(RESIDUAL, num_classes=5).eval()
+    model = build_model(RESIDUAL, ModelFacts(num_classes=5)).eval()
     x = torch.randn(2, 4, 6, 6)
     stem = model.stem(x)
     expected_sum = stem + torch.relu(model.conv1(stem))
@@ -157,8 +158,8 @@ def test_layers_may_read_later_ids_when_there_is_no_cycle():
 def test_a_model_to_be_trained_must_end_with_one_score_per_class():
     # ends in a ReLU: fine while it is being assembled, an error once it is about to train
     spec = {"input_shape": [1, 8, 8], "layers": [{"type": "Flatten"}, {"type": "ReLU"}]}
-    assert trace(spec, num_classes=10).ok
-    finished = trace(spec, num_classes=10, finished=True)
+    assert trace(spec, ModelFacts(num_classes=10)).ok
+    finished = trace(spec, ModelFacts(num_classes=10), finished=True)
     assert not finished.ok
     assert str(finished.error).startswith("layer 1 ReLU: the model ends with (64,) per sample")
     assert "end with a Linear of out_features=10" in str(finished.error)
@@ -184,15 +185,15 @@ def test_merge_errors_name_the_inputs_by_the_ids_written_in_the_spec():
 def test_last_linear_takes_the_number_of_classes():
     spec = copy.deepcopy(LENET)
     del spec["layers"][-1]["out_features"]
-    assert trace(spec, num_classes=7).output_shape == (7,)
-    assert build_model(spec, num_classes=3)(torch.randn(1, 3, 32, 32)).shape == (1, 3)
+    assert trace(spec, ModelFacts(num_classes=7)).output_shape == (7,)
+    assert build_model(spec, ModelFacts(num_classes=3))(torch.randn(1, 3, 32, 32)).shape == (1, 3)
 
 
 def test_input_shape_can_come_from_the_dataset():
     spec = {k: v for k, v in LENET.items() if k != "input_shape"}
-    assert trace(spec, input_shape=(3, 32, 32)).ok
-    assert trace(spec, input_shape=[3, 32, 32]).params == 62_006
-    assert trace(LENET, input_shape=(3, 32, 32)).ok  # agreeing shapes are fine
+    assert trace(spec, ModelFacts(input_shape=(3, 32, 32))).ok
+    assert trace(spec, ModelFacts(input_shape=[3, 32, 32])).params == 62_006
+    assert trace(LENET, ModelFacts(input_shape=(3, 32, 32))).ok  # agreeing shapes are fine
 
 
 def test_recurrent_layers_are_batch_first_and_return_the_whole_sequence():
@@ -230,10 +231,10 @@ def test_text_model_takes_token_ids_and_the_vocabulary_size():
             {"type": "Linear"},
         ],
     }
-    traced = trace(spec, vocab_size=50, num_classes=2)
+    traced = trace(spec, ModelFacts(vocab_size=50, num_classes=2))
     assert traced.ok and traced.input_dtype == torch.int64
     assert traced.layers[0].params == 50 * 16
-    model = build_model(spec, vocab_size=50, num_classes=2)
+    model = build_model(spec, ModelFacts(vocab_size=50, num_classes=2))
     assert model.input_dtype == torch.int64
     assert model(torch.randint(0, 50, (3, 12))).shape == (3, 2)
 
@@ -283,7 +284,8 @@ def test_trace_never_raises_on_spec_problems():
         {"layers": [1, 2]},
         {"input_shape": "3x32", "layers": [{"type": "ReLU"}]},
     ):
-        traced = trace(broken, input_shape=(3,) if broken and "input_shape" not in broken else None)
+        shape = (3,) if broken and "input_shape" not in broken else None
+        traced = trace(broken, ModelFacts(input_shape=shape))
         assert not traced.ok and isinstance(traced.error, SpecError)
 
 

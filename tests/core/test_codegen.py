@@ -15,6 +15,7 @@ import torch
 from core.builder import build_model
 from core.codegen import class_name_for, generate_code, verified
 from core.errors import SpecError
+from core.facts import ModelFacts
 from core.templates import list_templates
 
 TEMPLATES = {t.name: t for t in list_templates()}
@@ -40,8 +41,8 @@ def exported_class(code: str) -> type[torch.nn.Module]:
 
 def same_model(spec, x, **options):
     torch.manual_seed(0)
-    model = build_model(spec, **options).eval()
-    code = generate_code(spec, **options)
+    model = build_model(spec, ModelFacts(**options)).eval()
+    code = generate_code(spec, ModelFacts(**options))
     exported = exported_class(code)().eval()
     exported.load_state_dict(model.state_dict(), strict=True)
     with torch.no_grad():
@@ -66,9 +67,21 @@ def test_every_template_round_trips_through_exported_code(name):
 def test_text_model_round_trips_and_uses_token_ids():
     x = torch.randint(0, 30, (4, 16))
     code = same_model(TEXT_SPEC, x, vocab_size=30, num_classes=3)
-    assert "nn.Embedding(num_embeddings=30, embedding_dim=12, padding_idx=0)" in code
+    # the vocabulary comes from the data: the class takes it, defaulting to the data's
+    assert "def __init__(self, vocab_size: int = 30):" in code
+    assert "nn.Embedding(num_embeddings=vocab_size, embedding_dim=12, padding_idx=0)" in code
     assert "torch.randint(0, 30, (2, 16))" in code
     assert "x, _ = self.lstm1(x)  # (batch, 16, 16)" in code
+    bigger = exported_class(code)(vocab_size=50)
+    assert bigger.embed1.num_embeddings == 50
+
+
+def test_text_model_with_its_own_vocabulary_takes_no_argument():
+    spec = {**TEXT_SPEC, "layers": [dict(TEXT_SPEC["layers"][0], num_embeddings=40)]}
+    spec["layers"] += TEXT_SPEC["layers"][1:]
+    code = same_model(spec, torch.randint(0, 40, (2, 16)), num_classes=3)
+    assert "def __init__(self):" in code
+    assert "nn.Embedding(num_embeddings=40, embedding_dim=12, padding_idx=0)" in code
 
 
 def test_code_reads_like_hand_written_pytorch():
@@ -133,7 +146,9 @@ def test_exported_code_is_lint_and_format_clean(tmp_path):
         pytest.skip("ruff is not installed")
     for name, template in TEMPLATES.items():
         (tmp_path / f"{name.replace('-', '_')}.py").write_text(generate_code(template.spec))
-    (tmp_path / "text.py").write_text(generate_code(TEXT_SPEC, vocab_size=30, num_classes=3))
+    (tmp_path / "text.py").write_text(
+        generate_code(TEXT_SPEC, ModelFacts(vocab_size=30, num_classes=3))
+    )
     rules = ["--isolated", "--line-length", "100"]
     lint = subprocess.run(
         [ruff, "check", *rules, "--select", "E,F,W,I,B,UP,SIM", str(tmp_path)],

@@ -13,12 +13,14 @@ import torch
 
 from core.builder import trace
 from core.errors import SpecError
+from core.facts import ModelFacts
 from core.layers import Construct, LayerContext, LayerProblem
 from core.spec import check_shape, load_spec, validate_spec
 
 
 def error_of(layers, input_shape=(3, 16, 16), **options) -> SpecError:
-    traced = trace({"name": "t", "layers": layers}, input_shape=input_shape, **options)
+    facts = ModelFacts(input_shape=input_shape, **options)
+    traced = trace({"name": "t", "layers": layers}, facts)
     assert not traced.ok and isinstance(traced.error, SpecError)
     return traced.error
 
@@ -69,7 +71,7 @@ def test_kernel_larger_than_its_input_says_how_to_fix_it():
         {"type": "MaxPool2d", "kernel_size": 2},
         {"type": "Conv2d", "out_channels": 16, "kernel_size": 5},
     ]
-    traced = trace({"layers": layers}, input_shape=(3, 14, 14))
+    traced = trace({"layers": layers}, ModelFacts(input_shape=(3, 14, 14)))
     assert str(traced.error) == (
         "layer 4 Conv2d: its 5x5 kernel does not fit the 3x3 input it receives; use "
         "kernel_size ≤ 3, add padding, or remove a pooling layer before it"
@@ -227,7 +229,8 @@ def test_input_shape_missing_or_conflicting():
     assert "no input_shape" in str(missing) and "--dataset" in str(missing)
     assert missing.index is None
     conflict = trace(
-        {"input_shape": [3, 32, 32], "layers": [{"type": "ReLU"}]}, input_shape=(1, 8, 8)
+        {"input_shape": [3, 32, 32], "layers": [{"type": "ReLU"}]},
+        ModelFacts(input_shape=(1, 8, 8)),
     ).error
     assert "[3, 32, 32] conflicts with the data's sample shape [1, 8, 8]" in str(conflict)
 
@@ -252,11 +255,7 @@ def test_text_problems():
         )
     )
     assert floats.startswith("layer 1 Embedding: it turns token ids")
-    ids = str(
-        error_of(
-            [{"type": "Linear", "out_features": 2}], input_shape=(10,), input_dtype=torch.int64
-        )
-    )
+    ids = str(error_of([{"type": "Linear", "out_features": 2}], input_shape=(10,), modality="text"))
     assert "only an Embedding layer can read" in ids
 
 
@@ -327,7 +326,7 @@ def test_model_must_end_with_one_score_per_class_when_classes_are_known():
     assert '{"type": "SequencePool"}' in message
     fixed = [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}]
     assert "out_features=3" in str(error_of(fixed, num_classes=3))
-    assert trace({"layers": fixed}, input_shape=(3, 16, 16), num_classes=10).ok
+    assert trace({"layers": fixed}, ModelFacts(input_shape=(3, 16, 16), num_classes=10)).ok
 
 
 def test_common_non_layers_get_a_direct_answer():
@@ -350,9 +349,9 @@ def test_unfinished_model_traces_but_does_not_build_for_a_dataset():
         "input_shape": [1, 8, 8],
         "layers": [{"type": "Conv2d", "out_channels": 4, "kernel_size": 3}],
     }
-    assert trace(spec, num_classes=10).ok  # still being assembled: no head yet
+    assert trace(spec, ModelFacts(num_classes=10)).ok  # still being assembled: no head yet
     with pytest.raises(SpecError, match=r"ends with \(4, 6, 6\) per sample .* add "):
-        build_model(spec, num_classes=10)
+        build_model(spec, ModelFacts(num_classes=10))
 
 
 # ---- values that used to pass check and fail later ------------------------------------------

@@ -25,7 +25,8 @@ def test_the_model_is_checked_against_the_dataset_before_launch():
     assert not at.button(key="train.launch").disabled
     at.selectbox(key=state.TRAIN_DATASET).set_value("mnist1d").run()
     message = " ".join(e.value for e in at.error)
-    assert "Block 0 (Conv2d)" in message  # the builder's own message, naming the block
+    # the builder's own message, naming the failing layer once
+    assert message.startswith("layer 0 Conv2d: it needs an image") and "Block" not in message
     assert at.button(key="train.launch").disabled
 
 
@@ -90,3 +91,18 @@ def test_stop_a_queued_run():
     at.button(key="train.stop").click().run()
     assert runs.get_run(run_id).status == "cancelled"
     assert at.button(key="train.stop").disabled
+
+
+def test_a_launch_from_the_page_traces_the_spec_once(monkeypatch):
+    from core import builder
+
+    at = add_blocks(open_app(), "Conv2d", "ReLU", "Flatten", "Linear")
+    traced = []
+    real = builder.trace
+    monkeypatch.setattr(
+        builder, "trace", lambda spec, *args, **kw: traced.append(spec) or real(spec, *args, **kw)
+    )
+    at.switch_page("../pages/train.py").run()  # the fit check
+    at.button(key="train.launch").click().run()  # submission, then the page again
+    assert [r.status for r in runs.list_runs()] == ["queued"]
+    assert len(traced) == 1
