@@ -1,8 +1,9 @@
 """What the Train and Runs pages say about a run, computed without Streamlit (and tested).
 
 Pages only lay these out: the badge of a status, which of stop / pause / resume is offered,
-the progress line with its ETA, the "points recorded" caption, the rows of the runs table, and
-when a live panel must redraw the whole page.
+the progress line with its ETA, the "points recorded" caption, the rows of the runs table, a
+run's settings in words and what differs between two runs, and when a live panel must redraw
+the whole page.
 """
 
 from __future__ import annotations
@@ -13,21 +14,34 @@ from typing import Any
 from app.formatting import duration_text
 from core import metric_catalog as catalog
 from core.runs import RunView
+from core.runs.diagnose import ChanceVerdict, stuck_at_chance
 from core.states import RunRequest, RunStatus, can_request
 
 STATUS_LOOK: dict[RunStatus, tuple[str, str]] = {  # status -> (badge colour, what it means)
     RunStatus.QUEUED: ("gray", "waiting for a worker"),
     RunStatus.RUNNING: ("blue", "training"),
-    RunStatus.PAUSED: ("orange", "paused (checkpointed; resume continues exactly where it stopped)"),
+    RunStatus.PAUSED: (
+        "orange",
+        "paused (checkpointed; resume continues exactly where it stopped)",
+    ),
     RunStatus.COMPLETED: ("green", "finished"),
     RunStatus.FAILED: ("red", "failed"),
     RunStatus.CANCELLED: ("gray", "stopped"),
 }
 
 
+# the word a person reads on a badge, where the stored state's name says something else
+STATUS_WORD: dict[RunStatus, str] = {RunStatus.CANCELLED: "stopped"}
+
+
 def status_look(status: str) -> tuple[str, str]:
     """(badge colour, meaning) of a status; an unknown one shows as itself in grey."""
     return STATUS_LOOK.get(status, ("gray", str(status)))  # type: ignore[call-overload]
+
+
+def status_word(status: str) -> str:
+    """The status as the pages write it: a cancelled run reads "stopped", as its caption says."""
+    return STATUS_WORD.get(status, str(status))  # type: ignore[call-overload]
 
 
 def offered_requests(run: RunView) -> dict[RunRequest, bool]:
@@ -94,13 +108,15 @@ def runs_table_rows(all_runs: Sequence[RunView]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "run": run.id,
-                "status": str(run.status),
+                "status": status_word(run.status),
                 "model": run.spec_name or "—",
                 "dataset": run.dataset,
+                **settings_columns(run.settings),
                 "best val accuracy": result.get("best_val_accuracy"),
                 "test accuracy": metrics.get(catalog.TEST_ACCURACY),
                 "duration": duration_text(result.get("duration_s")),
                 "device": run.device or "—",
+                "note": "did not learn: loss at chance" if chance_verdict(run, None) else "",
                 "created": run.created,
             }
         )
@@ -108,7 +124,140 @@ def runs_table_rows(all_runs: Sequence[RunView]) -> list[dict[str, Any]]:
 
 
 def run_label(run: RunView) -> str:
-    return f"run {run.id} · {run.spec_name or 'model'} on {run.dataset} · {run.status}"
+    return f"run {run.id} · {run.spec_name or 'model'} on {run.dataset} · {status_word(run.status)}"
+
+
+# ---- a run's settings in words -----------------------------------------------------------------
+
+SETTING_TITLES = {  # the settings that shape a run most, as the table's columns call them
+    "optimizer": "optimizer",
+    "lr": "learning rate",
+    "scheduler": "schedule",
+    "length": "length",
+    "batch_size": "batch size",
+}
+COMPARED_SETTINGS = (  # what `settings_differences` looks at, in this order
+    "optimizer",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "scheduler",
+    "length",
+    "batch_size",
+    "loss",
+    "label_smoothing",
+    "precision",
+    "grad_clip",
+    "early_stopping_patience",
+    "seed",
+)
+
+
+def length_text(settings: Mapping[str, Any]) -> str:
+    """ "10 epochs" or "400 steps": how long the run was asked to train."""
+    if settings.get("steps"):
+        return f"{int(settings['steps']):,} steps"
+    epochs = settings.get("epochs")
+    if epochs:
+        return f"{int(epochs)} epoch{'s' if int(epochs) != 1 else ''}"
+    return "—"
+
+
+def setting_text(name: str, settings: Mapping[str, Any]) -> str:
+    """One setting's value as a person reads it ("0.001", "no schedule", "10 epochs")."""
+    if name == "length":
+        return length_text(settings)
+    value = settings.get(name)
+    if name == "scheduler":
+        return "no schedule" if value in (None, "none") else str(value)
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def settings_columns(settings: Mapping[str, Any] | None) -> dict[str, str]:
+    """The runs table's settings columns: optimizer, learning rate, schedule, length, batch."""
+    settings = settings or {}
+    return {title: setting_text(name, settings) for name, title in SETTING_TITLES.items()}
+
+
+def settings_text(settings: Mapping[str, Any] | None) -> str:
+    """ "adam · lr 0.001 · no schedule · 10 epochs · batch 64": a run's settings in a line."""
+    settings = settings or {}
+    return " · ".join(
+        [
+            setting_text("optimizer", settings),
+            f"lr {setting_text('lr', settings)}",
+            setting_text("scheduler", settings),
+            length_text(settings),
+            f"batch {setting_text('batch_size', settings)}",
+        ]
+    )
+
+
+def overlay_name(run: RunView) -> str:
+    """The overlay legend's name of a run: its number and how it was trained."""
+    settings = run.settings or {}
+    return (
+        f"run {run.id} · {setting_text('optimizer', settings)} "
+        f"lr {setting_text('lr', settings)} · {setting_text('scheduler', settings)}"
+    )
+
+
+def settings_differences(first: RunView, second: RunView) -> list[str]:
+    """What differs between two runs, one phrase each ("optimizer: adam → sgd"); the model and
+    the dataset first when they differ."""
+    differences = []
+    if first.spec_name != second.spec_name or first.spec != second.spec:
+        differences.append(
+            f"model: {first.spec_name or 'model'} → {second.spec_name or 'model'}"
+            + (" (same name, other layers)" if first.spec_name == second.spec_name else "")
+        )
+    if first.dataset != second.dataset:
+        differences.append(f"dataset: {first.dataset} → {second.dataset}")
+    a, b = first.settings or {}, second.settings or {}
+    for name in COMPARED_SETTINGS:
+        before, after = setting_text(name, a), setting_text(name, b)
+        if before != after:
+            title = SETTING_TITLES.get(name, name.replace("_", " "))
+            differences.append(f"{title}: {before} → {after}")
+    return differences
+
+
+def comparison_sentence(first: RunView, second: RunView) -> str:
+    """ "Run 1 → run 2: optimizer: adam → sgd; learning rate: 0.001 → 0.05." """
+    differences = settings_differences(first, second)
+    head = f"Run {first.id} → run {second.id}"
+    if not differences:
+        return f"{head}: same model, data and settings (only chance differs between them)."
+    return f"{head}: " + "; ".join(differences) + "."
+
+
+# ---- did it learn? -------------------------------------------------------------------------------
+
+
+def chance_verdict(
+    run: RunView, num_classes: int | None, losses: Sequence[float] = ()
+) -> ChanceVerdict | None:
+    """Whether a finished classification run never left chance level (core.runs.diagnose):
+    from the losses given (a curve), else from its final train and validation losses."""
+    if run.status != RunStatus.COMPLETED:
+        return None
+    result = run.result or {}
+    metrics = result.get("metrics") or {}
+    recorded = list(losses) or [
+        metrics[name] for name in (catalog.TRAIN_LOSS, catalog.VAL_LOSS) if name in metrics
+    ]
+    accuracy = result.get("best_val_accuracy")
+    if accuracy is None:
+        accuracy = metrics.get(catalog.TEST_ACCURACY)
+    if num_classes is None and run.confusion_matrix:
+        num_classes = len(run.confusion_matrix)
+    return stuck_at_chance(
+        num_classes=num_classes, losses=recorded, accuracy=accuracy, settings=run.settings
+    )
 
 
 def default_compared(all_runs: Sequence[RunView], count: int = 2) -> list[int]:

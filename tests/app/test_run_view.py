@@ -68,3 +68,62 @@ def test_polling_starts_and_stops_with_the_run():
     assert run_view.activity_changed(True, a_run(status="completed"))
     assert not run_view.activity_changed(None, a_run())  # the first look: nothing changed
     assert run_view.default_compared([a_run(id=3, status="completed"), a_run(id=2)]) == [3]
+
+
+def test_a_cancelled_run_reads_stopped_everywhere():
+    stopped = a_run(status="cancelled")
+    assert run_view.status_word(stopped.status) == "stopped"
+    assert run_view.status_look(stopped.status)[1] == "stopped"
+    assert run_view.runs_table_rows([stopped])[0]["status"] == "stopped"
+    assert run_view.run_label(stopped).endswith("· stopped")
+    assert run_view.status_word(a_run().status) == "running"
+
+
+SGD = {"optimizer": "sgd", "lr": 0.05, "scheduler": "cosine", "epochs": 10, "batch_size": 64}
+ADAM = {"optimizer": "adam", "lr": 0.001, "scheduler": "none", "epochs": 10, "batch_size": 64}
+
+
+def test_settings_in_words_in_the_table_and_the_legend():
+    run = a_run(id=3, settings=SGD)
+    assert run_view.settings_text(run.settings) == "sgd · lr 0.05 · cosine · 10 epochs · batch 64"
+    row = run_view.runs_table_rows([run])[0]
+    assert (row["optimizer"], row["learning rate"], row["schedule"]) == ("sgd", "0.05", "cosine")
+    assert (row["length"], row["batch size"]) == ("10 epochs", "64")
+    assert run_view.overlay_name(run) == "run 3 · sgd lr 0.05 · cosine"
+    by_steps = run_view.settings_text({**ADAM, "epochs": None, "steps": 400})
+    assert by_steps == "adam · lr 0.001 · no schedule · 400 steps · batch 64"
+
+
+def test_what_differs_between_two_runs():
+    first, second = a_run(id=1, settings=ADAM), a_run(id=2, settings=SGD)
+    assert run_view.settings_differences(first, second) == [
+        "optimizer: adam → sgd",
+        "learning rate: 0.001 → 0.05",
+        "schedule: no schedule → cosine",
+    ]
+    other_data = a_run(id=4, settings=ADAM, dataset="mnist1d")
+    assert run_view.comparison_sentence(first, other_data) == (
+        "Run 1 → run 4: dataset: digits → mnist1d."
+    )
+    assert "same model, data and settings" in run_view.comparison_sentence(first, first)
+
+
+def test_a_completed_run_at_chance_is_flagged_and_a_good_one_is_not():
+    stuck = a_run(
+        status="completed",
+        settings=SGD,
+        result={
+            "metrics": {"train_loss": 2.302, "val_loss": 2.303, "test_accuracy": 0.09},
+            "best_val_accuracy": 0.1,
+            "confusion_matrix": [[1] * 10 for _ in range(10)],
+        },
+    )
+    verdict = run_view.chance_verdict(stuck, None)  # classes from the confusion matrix
+    assert verdict is not None and "ln 10" in verdict.headline
+    assert run_view.runs_table_rows([stuck])[0]["note"] == "did not learn: loss at chance"
+    # the curve's lowest loss decides when the page has it
+    assert run_view.chance_verdict(stuck, 10, [2.3, 0.5, 2.3]) is None
+    assert run_view.chance_verdict(replace(stuck, status="running"), 10) is None
+    learned = replace(stuck, result={"metrics": {"train_loss": 0.2}, "best_val_accuracy": 0.95})
+    assert run_view.chance_verdict(learned, 10) is None
+    assert run_view.runs_table_rows([learned])[0]["note"] == ""
