@@ -8,6 +8,7 @@ import streamlit as st
 from app import figures, run_view, spec_editor, state
 from app import live as live_curves
 from app.plain_text import md_escape
+from core import metric_catalog as catalog
 from core import runs
 from core.data import describe_dataset
 from core.errors import StudioError
@@ -22,6 +23,21 @@ def class_names(dataset: str) -> list[str]:
         return []
 
 
+def chance_verdict(run):
+    """Whether a finished run never left chance level, from every loss it recorded."""
+    if run.status != RunStatus.COMPLETED:
+        return None
+    curves = live_curves.compared_curves(run)
+    losses = [
+        float(value)
+        for name in (catalog.TRAIN_LOSS, catalog.VAL_LOSS)
+        if name in curves
+        for value in curves[name][1]
+    ]
+    names = class_names(run.dataset)
+    return run_view.chance_verdict(run, len(names) or None, losses)
+
+
 def compare(all_runs: list) -> None:
     st.subheader("Compare runs", anchor=False)
     by_id = {run.id: run for run in all_runs}
@@ -34,12 +50,16 @@ def compare(all_runs: list) -> None:
         key=state.RUNS_COMPARE,
         placeholder="choose two or more runs",
     )
-    overlay = [(f"run {i}", live_curves.compared_curves(by_id[i])) for i in chosen if i in by_id]
+    picked = [by_id[i] for i in chosen if i in by_id]
+    overlay = [(run_view.overlay_name(run), live_curves.compared_curves(run)) for run in picked]
     st.plotly_chart(
         figures.runs_overlay_figure(overlay),
         key=state.RUNS_OVERLAY_CHART,
         config={"displayModeBar": False},
     )
+    if len(picked) >= 2:  # what differs between the first run and each other one
+        for other in picked[1:]:
+            st.caption(md_escape(run_view.comparison_sentence(picked[0], other)))
 
 
 def ask_delete(run_id: int) -> None:
@@ -133,8 +153,12 @@ def detail(all_runs: list) -> None:
                 args=(run.id,),
             )
             no.button("Cancel", key=state.RUNS_DELETE_CANCEL, on_click=cancel_delete)
+    st.caption("Settings: " + md_escape(run_view.settings_text(run.settings)))
     if run.status == RunStatus.FAILED and run.error:
         st.error(md_escape(run.error))
+    verdict = chance_verdict(run)
+    if verdict is not None:
+        st.warning(md_escape(verdict.text), icon=":material/trending_flat:")
     matrix = run.confusion_matrix
     if run.result.get("confusion_note"):
         st.info("Per-class results are not shown: " + md_escape(run.result["confusion_note"]))
@@ -142,7 +166,7 @@ def detail(all_runs: list) -> None:
     if run.status != RunStatus.COMPLETED or not matrix:
         st.info(
             "The confusion matrix and per-class accuracy appear when the run has completed "
-            f"(this one is {run.status})."
+            f"(this one is {run_view.status_word(run.status)})."
         )
         return
     names = class_names(run.dataset)

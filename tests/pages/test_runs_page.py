@@ -47,6 +47,10 @@ def test_the_table_lists_every_run_with_its_results(two_runs):
     assert table["test accuracy"].between(0, 1).all()
     assert table["best val accuracy"].notna().all()
     assert {"duration", "device"} <= set(table.columns)
+    # how each run was trained, in the table itself
+    assert set(table["optimizer"]) == {"adam"} and set(table["learning rate"]) == {"0.001"}
+    assert set(table["length"]) == {"30 steps"} and set(table["schedule"]) == {"no schedule"}
+    assert set(table["batch size"]) == {"64"}
 
 
 def test_runs_overlay_and_the_confusion_matrix(two_runs):
@@ -54,7 +58,12 @@ def test_runs_overlay_and_the_confusion_matrix(two_runs):
     assert sorted(at.multiselect(key=state.RUNS_COMPARE).value) == sorted(two_runs)
     charts = at.get("plotly_chart")
     overlay = traces(charts[0])
-    assert {t["name"] for t in overlay} == {f"run {i}" for i in two_runs}
+    assert {t["name"] for t in overlay} == {
+        f"run {i} · adam lr 0.001 · no schedule" for i in two_runs
+    }
+    newest, oldest = sorted(two_runs, reverse=True)
+    said = " ".join(c.value for c in at.caption).replace("\\", "")  # markdown escapes
+    assert f"Run {newest} → run {oldest}: seed: 1 → 0." in said
     heatmap = traces(charts[1])[0]
     assert heatmap["type"] == "heatmap" and len(heatmap["x"]) == 10
     bars = traces(charts[2])[0]
@@ -95,3 +104,19 @@ def test_delete_asks_first_then_removes_the_run(two_runs):
 def test_no_runs_yet_says_where_to_start():
     at = open_app("runs")
     assert any("No runs yet" in i.value for i in at.info)
+
+
+def test_a_run_stuck_at_chance_is_flagged_with_what_to_try():
+    stuck = runs.train_run_foreground(
+        spec=SPEC,
+        dataset="digits",
+        config={"steps": 30, "optimizer": "sgd", "lr": 1e-7, "momentum": 0.0, "log_every": 5},
+    )["run_id"]
+    at = open_app("runs", query_params={state.QP_RUN: str(stuck)})
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table["note"]) == ["did not learn: loss at chance"]
+    warning = " ".join(w.value for w in at.warning).replace("\\", "")
+    assert "did not learn" in warning and "ln 10" in warning and "Try:" in warning
+    captions = " ".join(c.value for c in at.caption).replace("\\", "")
+    assert "Settings: sgd · lr 1e-07 · no schedule · 30 steps" in captions
