@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from core.errors import NotFoundError
-from core.runs.curves import BUCKETS, reduce_points
+from core.runs.curves import BUCKETS, bucket_width, reduce_points
 from core.runs.views import CheckpointView, MetricRow, MetricSeries, RunView, _run_view
 from core.store import db
 from core.store import repository as repo
@@ -68,9 +68,17 @@ def metrics_series(run_id: int, name: str, *, max_points: int = 2 * BUCKETS) -> 
         raise ValueError(f"max_points={max_points} is too small; ask for at least 2")
 
     def read(session: Any) -> MetricSeries:
-        _, _, last_step, last_id = repo.metric_summary(session=session, run_id=run_id, name=name)
-        points = repo.metric_points(session=session, run_id=run_id, name=name)
-        return _series(name, points, max_points=max_points, last_step=last_step, last_id=last_id)
+        count, _, last_step, last_id = repo.metric_summary(
+            session=session, run_id=run_id, name=name
+        )
+        if count <= max_points:
+            points = repo.metric_points(session=session, run_id=run_id, name=name)
+        else:  # only each bucket's lowest and highest rows can be kept: let the database find them
+            width = bucket_width(last_step, max_points // 2)
+            points = repo.metric_extremes(session=session, run_id=run_id, name=name, width=width)
+        return _series(
+            name, points, max_points=max_points, last_step=last_step, last_id=last_id, total=count
+        )
 
     return db.call(_in_session(read), readonly=True)
 
@@ -82,6 +90,7 @@ def _series(
     max_points: int,
     last_step: int,
     last_id: int,
+    total: int,
 ) -> MetricSeries:
     table = np.asarray(points, dtype=np.float64).reshape(-1, 3)  # (point, step/epoch/value)
     curve = reduce_points(table[:, 0], table[:, 1], table[:, 2], buckets=max_points // 2)
@@ -90,7 +99,7 @@ def _series(
         steps=curve.steps.tolist(),
         epochs=curve.epochs.tolist(),
         values=curve.values.tolist(),
-        total=len(points),
+        total=total,
         last_id=last_id,
         last_step=last_step,
     )

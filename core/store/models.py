@@ -112,6 +112,8 @@ class Metric(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "name", "step", name="uq_metrics_run_name_step"),
         Index("ix_metrics_run_id", "run_id", "id"),  # incremental polling: id > last seen
+        # curves: per-bucket min / max read from the index alone (core.runs.curves)
+        Index("ix_metrics_curve", "run_id", "name", "step", "value"),
         # ids are never reused after a resume deletes the newest rows (pollers rely on that)
         {"sqlite_autoincrement": True},
     )
