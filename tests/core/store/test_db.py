@@ -23,8 +23,11 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_foreign_keys():
         assert pragma("foreign_keys") == 1
 
 
+LATEST = "0002"  # the newest file in core/store/migrations/versions
+
+
 def test_the_schema_is_at_the_latest_migration():
-    assert db.current_revision() == "0001"
+    assert db.current_revision() == LATEST
 
 
 def test_a_locked_database_is_retried_and_other_errors_are_not():
@@ -76,5 +79,5 @@ def test_processes_starting_together_on_a_fresh_database_all_come_up(studio_home
     outputs = [p.communicate(timeout=120) for p in starters]
     for process, (out, err) in zip(starters, outputs, strict=True):
         assert process.returncode == 0, err
-        assert out.strip() == "0001"
+        assert out.strip() == LATEST
     assert (studio_home / "studio.db").exists()
