@@ -31,6 +31,8 @@ POSITIVE_SCALE = [
     [1.0, "rgba(215,25,28,0.9)"],
 ]
 SKIPPED_TOKENS = ("<pad>",)
+TOWARDS = "#D7191C"  # red: pushed the model towards its answer
+AWAY = "#2C7BB6"  # blue: pushed it away
 
 
 def _layout(fig: go.Figure, *, height: int, title: str | None = None) -> go.Figure:
@@ -125,7 +127,7 @@ def signal_bars_figure(
             f"{scores.shape[0]} attribution values for a signal of {values.shape[0]} steps"
         )
     steps = np.arange(values.shape[0])
-    colors = np.where(scores >= 0, "#D7191C", "#2C7BB6")
+    colors = np.where(scores >= 0, TOWARDS, AWAY)
     fig = go.Figure()
     fig.add_trace(
         go.Bar(
@@ -153,8 +155,10 @@ def signal_bars_figure(
         xaxis={"title": "time step"},
         yaxis={"title": "signal"},
         yaxis2={"title": "attribution", "overlaying": "y", "side": "right", "showgrid": False},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        # under the plot: above it, the legend sat on the title
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
     )
+    fig.update_layout(height=height + 40, margin={"b": 70})
     return fig
 
 
@@ -281,6 +285,32 @@ def explanation_figure(
         words = list(tokens) if tokens is not None else str(human).split()
         return token_highlight_figure(words, attribution, title=title)
     names = list(human) if isinstance(human, Mapping) else None
+    return feature_bars_figure(names, attribution, title=title)
+
+
+def feature_bars_figure(
+    names: Sequence[str] | None,
+    attribution: np.ndarray,
+    *,
+    title: str | None = None,
+) -> go.Figure:
+    """One bar per feature of a table row, coloured by sign as every other picture is: red
+    pushed towards the answer, blue away from it; the largest effects on top."""
     scores = np.asarray(attribution, dtype=np.float64).reshape(-1)
-    fig = go.Figure(go.Bar(x=names or list(range(scores.shape[0])), y=scores))
-    return _layout(fig, height=300, title=title)
+    labels = list(names) if names is not None else [f"feature {i}" for i in range(scores.size)]
+    if len(labels) != scores.size:
+        raise ValueError(f"{len(labels)} feature names but {scores.size} attribution values")
+    order = np.argsort(-np.abs(scores), kind="stable")
+    fig = go.Figure(
+        go.Bar(
+            x=scores[order],
+            y=[labels[i] for i in order],
+            orientation="h",
+            marker={"color": np.where(scores[order] >= 0, TOWARDS, AWAY).tolist()},
+            hovertemplate="%{y}: %{x:.3g}<extra></extra>",
+        )
+    )
+    _layout(fig, height=80 + 24 * scores.size, title=title)
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_xaxes(title="pushes away  ←  0  →  pushes towards the answer", zeroline=True)
+    return fig

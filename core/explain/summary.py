@@ -150,14 +150,23 @@ def confidence_sentence(
     return sentence + "."
 
 
+def change_text(before: float, after: float) -> str:
+    """How a probability moved, in words that say something: "from 93% to 90%", or "it stays
+    over 99%" when both ends read the same (never "over 99% → 99%")."""
+    if percent(before) == percent(after) or (before > 0.99 and after > 0.99):
+        return f"it stays {percent(after)}"
+    return f"from {percent(before)} to {percent(after)}"
+
+
 def effect_sentence(
     effect: RegionEffect,
-    method_title: str,
-    class_names: list[str],
+    method_title: str | None = None,
+    class_names: list[str] | None = None,
     target_label: str | None = None,
 ) -> str:
     """What hiding the region did; `target_label` when a class other than the prediction was
-    explained."""
+    explained. The sentence speaks of the model, never of the method that pointed at the
+    region (`method_title` is accepted for callers that pass it, and not used)."""
     drop = effect.probability_before - effect.probability_after
     confidence = "its confidence" if target_label is None else f"the chance of {target_label}"
     if drop >= MEANINGFUL_DROP:
@@ -170,9 +179,9 @@ def effect_sentence(
             sentence += f" (it would then say {changed})"
         return sentence + "."
     return (
-        f"{method_title} points most at {effect.words}, but hiding {effect.noun} barely changes "
-        f"{confidence} ({percent(effect.probability_before)} → "
-        f"{percent(effect.probability_after)}), so the decision rests on more than {effect.noun}."
+        f"It looked most at {effect.words}, yet hiding {effect.noun} barely matters "
+        f"({confidence}: {change_text(effect.probability_before, effect.probability_after)}): "
+        f"the decision rests on more than {effect.noun}."
     )
 
 

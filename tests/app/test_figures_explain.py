@@ -85,3 +85,16 @@ def test_probability_bars_put_the_prediction_first():
 def test_explanation_figure_picks_the_picture_for_the_modality(modality, human, attribution, trace):
     fig = explanation_figure(modality, human, attribution)
     assert trace in [t.type for t in fig.data]
+
+
+def test_table_bars_are_coloured_by_sign_largest_first():
+    row = {"age": 40.0, "income": 2.0, "debt": 1.0}
+    fig = explanation_figure("tabular", row, np.array([0.2, -0.9, 0.05]))
+    bars = fig.data[0]
+    assert list(bars.y) == ["income", "age", "debt"]  # the largest effect on top
+    assert list(bars.marker.color) == ["#2C7BB6", "#D7191C", "#D7191C"]  # blue away, red towards
+
+
+def test_the_signal_legend_sits_under_the_plot_not_on_the_title():
+    fig = signal_bars_figure(np.zeros(40), np.ones(40), title="Integrated Gradients")
+    assert fig.layout.legend.y < 0 and fig.layout.legend.yanchor == "top"
