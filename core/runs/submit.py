@@ -72,7 +72,11 @@ def submit_run(
 
     info = describe_dataset(dataset)
     settings = TrainConfig.checked(
-        config, train_size=info.sizes.get("train"), task=info.task, check_device=False
+        config,
+        train_size=info.sizes.get("train"),
+        task=info.task,
+        has_validation=info.sizes.get("val", 1) > 0,
+        check_device=False,
     )
     _check_device_somewhere(settings.device)
     check_launch(spec, info.facts, checked=checked)
@@ -121,7 +125,12 @@ def train_run_foreground(
     from core.train import TrainConfig
 
     data = load_dataset(dataset)
-    settings = TrainConfig.checked(config, train_size=len(data.train), task=data.task)
+    settings = TrainConfig.checked(
+        config,
+        train_size=len(data.train),
+        task=data.task,
+        has_validation=len(data.val) > 0,
+    )
     checked = check_launch(spec, data.facts)
     worker_id = worker.new_worker_id("foreground")
     db.call(

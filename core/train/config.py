@@ -273,6 +273,7 @@ class TrainConfig:
         *,
         train_size: int | None,
         task: str | None,
+        has_validation: bool = True,
         check_device: bool = True,
     ) -> TrainConfig:
         """The one check at submission: settings (a config, CLI / form / JSON values, or None
@@ -284,7 +285,12 @@ class TrainConfig:
             config = settings
         else:
             config = cls.from_dict(settings)
-        config.validate(train_size=train_size, task=task, check_device=check_device)
+        config.validate(
+            train_size=train_size,
+            task=task,
+            has_validation=has_validation,
+            check_device=check_device,
+        )
         return config
 
     @classmethod
@@ -295,7 +301,12 @@ class TrainConfig:
     # ---- checks that need the dataset or the machine ---------------------------------------
 
     def validate(
-        self, *, train_size: int | None = None, task: str | None = None, check_device: bool = True
+        self,
+        *,
+        train_size: int | None = None,
+        task: str | None = None,
+        has_validation: bool = True,
+        check_device: bool = True,
     ) -> None:
         """Refuse settings that cannot work for this training set or on this machine (the part
         of `checked` that needs the dataset; call `checked` at submission)."""
@@ -307,6 +318,10 @@ class TrainConfig:
                     f"batch_size={self.batch_size} is larger than the training set "
                     f"({train_size} samples); choose at most {train_size}"
                 )
+        if self.early_stopping_patience and not has_validation:
+            raise SettingsError(
+                "early_stopping_patience needs a validation split, and this dataset has none"
+            )
         if task is not None:
             if task == "regression" and self.loss == "cross_entropy":
                 raise SettingsError(

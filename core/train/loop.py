@@ -208,11 +208,6 @@ class _Fit:
         if train is None:
             raise SettingsError("the training set is empty; there is nothing to train on")
         self.train_size = len(train[0])
-        config.validate(train_size=self.train_size, task=self.task)  # the dataset-dependent part
-        if config.early_stopping_patience and _split(dataset, "val") is None:
-            raise SettingsError(
-                "early_stopping_patience needs a validation split, and this dataset has none"
-            )
         self.device = resolve_device(config.device)
         self.use_bf16 = self.device.type == "cuda" and config.precision in ("auto", "bf16")
         self.steps_per_epoch = steps_per_epoch(self.train_size, config.batch_size)

@@ -158,6 +158,10 @@ def test_checked_is_the_one_check_and_returns_a_typed_config():
         TrainConfig.checked({"loss": "cross_entropy"}, train_size=100, task="regression")
     with pytest.raises(SettingsError, match="empty"):
         TrainConfig.checked({}, train_size=0, task=None)
+    with pytest.raises(SettingsError, match="early_stopping_patience needs a validation split"):
+        TrainConfig.checked(
+            {"early_stopping_patience": 2}, train_size=100, task=None, has_validation=False
+        )
 
 
 @pytest.mark.skipif(torch.cuda.device_count() > 1, reason="needs a machine without cuda:1")

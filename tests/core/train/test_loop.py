@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch import nn
 
-from core.errors import SettingsError
 from core.train import Callback, MetricRecord, TrainConfig, fit, seed_everything
 from tests.core.train.stand_ins import (
     NaNAfter,
@@ -262,11 +261,6 @@ def test_stop_between_steps_records_and_saves_what_was_trained():
     assert [s for s, _ in stopper.values("train_loss")] == [2, 3, 4, 5]  # 3: the epoch end
     # 3 steps per epoch: the first epoch end and the stop are saved, nothing in between
     assert [c[:2] for c in stopper.checkpoints] == [(1, 3), (1, 5)]
-
-
-def test_settings_that_cannot_work_are_refused_before_training():
-    with pytest.raises(SettingsError, match="larger than the training set"):
-        fit(mlp(), blobs(n=40), TrainConfig(batch_size=64, device="cpu"))
 
 
 class SlowBackgroundRecorder(Recorder):
