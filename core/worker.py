@@ -398,7 +398,11 @@ def call_patiently(
 def reclaim_stale_runs() -> list[int]:
     """Queue again the runs of workers whose heartbeat is older than settings.stale_after_s."""
     cutoff = utcnow() - timedelta(seconds=get_settings().stale_after_s)
-    moved = db.call(repo.requeue_stale_runs, stale_before=cutoff)
+    moved = db.call(
+        repo.requeue_stale_runs,
+        stale_before=cutoff,
+        max_recoveries=get_settings().max_run_attempts,
+    )
     for run_id in moved:
         log.info("run %d: its worker stopped heartbeating; queued again", run_id)
     return moved

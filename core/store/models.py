@@ -103,6 +103,8 @@ class Run(Base):
     step: Mapped[int] = mapped_column(default=0)
     total_steps: Mapped[int | None]
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # final metrics, confusion matrix
+    # each time its worker died under it: [{"worker", "step", "at"}]; capped by max_run_attempts
+    recoveries: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class Metric(Base):

@@ -321,22 +321,35 @@ def transition_run(
     return result.rowcount == 1
 
 
-def requeue_stale_runs(*, session: Session, stale_before: datetime) -> list[int]:
+def requeue_stale_runs(
+    *, session: Session, stale_before: datetime, max_recoveries: int | None = None
+) -> list[int]:
     """Runs still running on a worker whose heartbeat is older than `stale_before` (or gone): back
-    to the queue, or to paused / cancelled when a pause / stop was waiting. Returns their ids."""
+    to the queue, or to paused / cancelled when a pause / stop was waiting. A run whose worker
+    has died `max_recoveries` times fails instead, with that history. Returns their ids."""
     fresh = select(Worker.id).where(Worker.heartbeat >= stale_before)
     orphans = session.execute(
-        select(Run.id, Run.worker_id, Run.requested_action).where(
+        select(Run.id, Run.worker_id, Run.requested_action, Run.step, Run.recoveries).where(
             Run.status == RunStatus.RUNNING,
             (Run.worker_id.is_(None)) | (Run.worker_id.not_in(fresh)),
         )
     ).all()
     moved = []
-    for run_id, worker_id, action in orphans:
+    for run_id, worker_id, action, step, recoveries in orphans:
+        now = utcnow()
+        history = [*(recoveries or []), {"worker": worker_id, "step": step, "at": now.isoformat()}]
         status = obeyed_status(action)
-        values: dict[str, Any] = {"status": status, "worker_id": None, "requested_action": None}
+        values: dict[str, Any] = {
+            "status": status,
+            "worker_id": None,
+            "requested_action": None,
+            "recoveries": history,
+        }
+        if status == RunStatus.QUEUED and max_recoveries and len(history) >= max_recoveries:
+            status = values["status"] = RunStatus.FAILED
+            values["error"] = _recovery_failure(run_id, history)
         if status in FINISHED:
-            values["finished"] = utcnow()
+            values["finished"] = now
         result = session.execute(
             update(Run)
             .where(
@@ -354,6 +367,15 @@ def requeue_stale_runs(*, session: Session, stale_before: datetime) -> list[int]
         .execution_options(synchronize_session=False)
     )
     return moved
+
+
+def _recovery_failure(run_id: int, history: list[dict[str, Any]]) -> str:
+    where = ", ".join(f"step {h['step']} ({h['worker'] or 'no worker'})" for h in history)
+    return (
+        f"run {run_id} stopped being retried: its worker died {len(history)} times, at {where}. "
+        "Something in this run may be killing its workers (memory?); start it over with "
+        f"`studio resume {run_id} --restart`, or raise STUDIO_MAX_RUN_ATTEMPTS to keep retrying"
+    )
 
 
 def _same(column: Any, value: Any) -> Any:

@@ -110,6 +110,26 @@ def test_runs_of_a_silent_worker_go_back_to_the_queue():
     }
 
 
+def test_a_run_whose_workers_keep_dying_fails_with_its_history_after_the_cap():
+    run_id = new_run()
+    for attempt in range(1, 4):
+        worker = f"doomed-{attempt}"
+        db.call(
+            repo.register_worker, worker_id=worker, host="h", pid=1, device="cpu", status="busy"
+        )
+        assert db.call(repo.claim_next_run, worker_id=worker).id == run_id
+        cutoff = utcnow() + timedelta(milliseconds=5)
+        while utcnow() <= cutoff:
+            pass
+        assert db.call(repo.requeue_stale_runs, stale_before=cutoff, max_recoveries=3) == [run_id]
+        run = db.call(repo.get_run, run_id=run_id)
+        assert len(run.recoveries) == attempt
+        assert run.status == ("queued" if attempt < 3 else "failed")
+    assert [r["worker"] for r in run.recoveries] == ["doomed-1", "doomed-2", "doomed-3"]
+    assert "its worker died 3 times" in run.error and "doomed-2" in run.error
+    assert "STUDIO_MAX_RUN_ATTEMPTS" in run.error and run.finished is not None
+
+
 def test_metrics_are_unique_per_run_name_and_step_and_ids_only_grow():
     run_id = new_run()
     db.call(repo.claim_next_run, worker_id="w")
