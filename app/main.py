@@ -11,7 +11,8 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 if str(CHECKOUT) not in sys.path:  # `app` and `core` import from a plain checkout too
     sys.path.insert(0, str(CHECKOUT))
 
-from app.locations import PAGES  # noqa: E402 (needs the path above in a plain checkout)
+from app.access import require_access  # noqa: E402 (needs the path above in a plain checkout)
+from app.locations import PAGES  # noqa: E402
 
 # (file, title, icon); a page joins this list the day its file exists (Deploy comes with export)
 PAGE_FILES = (
@@ -23,6 +24,7 @@ PAGE_FILES = (
 )
 
 st.set_page_config(page_title="Model Studio", page_icon="🧠", layout="wide")
+require_access()  # a no-op on localhost; beyond it, the token `studio ui` printed
 st.navigation(
     [
         st.Page(PAGES / file, title=title, icon=icon, default=file == "build.py")

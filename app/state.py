@@ -13,6 +13,12 @@ import streamlit as st
 
 from app.plain_text import md_escape
 
+# ---- Access (a studio bound beyond localhost) ----------------------------------------------------
+ACCESS_GRANTED = "access.granted"  # this session gave the right token once
+ACCESS_FORM = "access.form"
+ACCESS_TOKEN_INPUT = "access.token"
+TOKEN_PARAM = "token"  # ?token=… in the link `studio ui` prints
+
 # ---- Build -----------------------------------------------------------------------------------
 DRAFT = "build.draft"  # app.spec_editor.Draft: the spec being edited, with stable block uids
 INSERT_AFTER = "build.insert_after"  # uid of the block new blocks go after; None = at the end

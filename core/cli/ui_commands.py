@@ -76,6 +76,33 @@ def streamlit_command(host: str, port: int) -> list[str]:
     return [sys.executable, "-P", "-m", "streamlit", "run", str(ENTRYPOINT), *flags]
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+ACCESS_TOKEN_ENV = "STUDIO_ACCESS_TOKEN"  # read by app/access.py in the Streamlit process
+
+
+def access_token(host: str, env: dict[str, str]) -> str | None:
+    """The token a studio bound to `host` asks for: none on loopback; beyond it, the one in
+    STUDIO_ACCESS_TOKEN or a new random one."""
+    import secrets
+
+    if host in LOOPBACK:
+        return None
+    return env.get(ACCESS_TOKEN_ENV) or secrets.token_urlsafe(18)
+
+
+def _announce(host: str, port: int, token: str | None) -> None:
+    if token is None:
+        print(f"Model Studio on http://{host}:{port}", file=sys.stderr)
+        return
+    shown = "<this machine's address>" if host in ("0.0.0.0", "::") else host
+    print(
+        f"warning: --host {host} shares the studio with every machine that can reach this one "
+        "(no TLS: use it on a network you trust, or behind an HTTPS proxy). It asks for an "
+        f"access token; open\n  http://{shown}:{port}/?token={token}",
+        file=sys.stderr,
+    )
+
+
 class _Stopped(Exception):
     """SIGTERM reached `studio ui`: stop like a Ctrl-C."""
 
@@ -102,7 +129,12 @@ def run_ui(args: argparse.Namespace) -> int:
             env[UI_PID_ENV] = str(os.getpid())
         else:
             env.pop(UI_PID_ENV, None)
-        print(f"Model Studio on http://{args.host}:{args.port}", file=sys.stderr)
+        token = access_token(args.host, env)
+        if token is None:
+            env.pop(ACCESS_TOKEN_ENV, None)
+        else:
+            env[ACCESS_TOKEN_ENV] = token
+        _announce(args.host, args.port, token)
         streamlit = subprocess.Popen(streamlit_command(args.host, args.port), env=env)
         code = streamlit.wait()
     except KeyboardInterrupt:

@@ -139,3 +139,17 @@ def test_a_worker_started_by_hand_outlives_studio_ui_and_keep_worker_keeps_its_o
         if by_hand.poll() is None:
             by_hand.kill()
         kill_workers()
+
+
+def test_a_studio_bound_beyond_localhost_asks_for_a_token_and_says_so(capsys):
+    from core.cli import ui_commands
+
+    assert ui_commands.access_token("127.0.0.1", {}) is None
+    assert ui_commands.access_token("localhost", {"STUDIO_ACCESS_TOKEN": "x"}) is None
+    first, second = (ui_commands.access_token("0.0.0.0", {}) for _ in range(2))
+    assert first and second and first != second and len(first) >= 20
+    assert ui_commands.access_token("0.0.0.0", {"STUDIO_ACCESS_TOKEN": "chosen"}) == "chosen"
+    ui_commands._announce("0.0.0.0", 8600, "secret-token")
+    printed = capsys.readouterr().err
+    assert printed.startswith("warning: --host 0.0.0.0 shares the studio")
+    assert ":8600/?token=secret-token" in printed
