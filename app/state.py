@@ -33,6 +33,51 @@ IMPORT_FILE = "build.import_file"
 IMPORT_DIGEST = "build.import_digest"  # the upload already applied, so a rerun does not reapply
 NOTICE = "build.notice"  # (kind, message) shown once at the top of the page
 CUSTOM_INPUT = "__custom__"
+PARAM_PROBLEMS = "build.param_problems"  # widget key -> sentence, for text that cannot be read
+BUILD_USE_TEMPLATE = "build.use_template"
+BUILD_NEW = "build.new"
+BUILD_OPEN = "build.open"
+BUILD_SAVE = "build.save"
+BUILD_EXPORT = "build.export"
+BUILD_DIAGRAM = "build.diagram"
+BUILD_TABLE = "build.table"
+BUILD_CODE_DOWNLOAD = "build.code_download"
+
+
+def palette_key(layer_type: str) -> str:
+    """The palette button that adds a `layer_type` block."""
+    return f"palette.{layer_type}"
+
+
+def model_name_key(draft_key: str) -> str:
+    """The model-name box of one loaded document (a new document gets a fresh box)."""
+    return f"build.name.{draft_key}"
+
+
+def block_key(uid: str, name: str) -> str:
+    """A widget of the block card `uid`: "up", "delete", "id", ... (all start `b.{uid}.`)."""
+    return f"b.{uid}.{name}"
+
+
+def block_param_key(uid: str, param: str) -> str:
+    """The input of one layer argument on the block card `uid`."""
+    return block_key(uid, f"p.{param}")
+
+
+def block_inputs_key(uid: str, options_signature: str) -> str:
+    """The "takes input from" box of block `uid`. The browser remembers a choice by the label
+    it showed, so the key changes with the labels (a renamed or moved block): a stale label
+    is never sent back."""
+    return block_key(uid, f"inputs.{options_signature}")
+
+
+def block_card_key(uid: str) -> str:
+    return f"card_{uid}"
+
+
+def block_advice_key(uid: str, number: int) -> str:
+    """The button that applies the `number`th suggested fix on block `uid`."""
+    return block_key(uid, f"fix.{number}")
 
 # ---- Data ------------------------------------------------------------------------------------
 DATA_CHOICE = "data.dataset"
@@ -40,6 +85,8 @@ UPLOAD_KIND = "data.upload_kind"
 UPLOAD_FILE = "data.upload_file"
 UPLOAD_NAME = "data.upload_name"
 UPLOAD_OPTION = "data.upload_option."  # prefix: one widget per upload option, e.g. csv.label
+UPLOAD_GENERATION = "data.upload_generation"  # uploads added: a new file box after each one
+UPLOAD_PANEL = "data.upload_panel"  # the "Upload a dataset" expander: open until closed
 DATA_NOTICE = "data.notice"
 DATA_ADD = "data.add"
 DATA_GRID = "data.grid"
@@ -69,6 +116,11 @@ TRAIN_START_WORKER = "train.start_worker"
 TRAIN_START_WORKER_LIVE = "train.start_worker_live"
 TRAIN_CURVES = "train.curves"
 TRAIN_REQUEST = "train."  # prefix + a core.states.RunRequest: the pause / resume / stop buttons
+# the Train form's values, copied out of the widgets: Streamlit drops a widget's state when a
+# page without it runs, so a page switch would reset them (see pages/train.py keep / restore)
+TRAIN_KEPT = "train.kept"
+TRAIN_WATCHED = "train.watched"  # the run last on screen, shown again after a page switch
+TRAIN_LAUNCHED = "train.launched"  # the "Run N is queued" message, shown once as a toast
 FROM_BUILD = "__build__"
 
 # ---- Runs ------------------------------------------------------------------------------------
@@ -97,6 +149,24 @@ EXPLAIN_UPLOAD = "explain.upload"
 EXPLAIN_CANVAS = "explain.canvas."  # prefix + the clear count: a new key, a clean canvas
 EXPLAIN_CANVAS_CLEARS = "explain.canvas_clears"  # times the canvas was cleared
 EXPLAIN_STROKE = "explain.stroke"  # brush width on the canvas, in screen pixels
+EXPLAIN_CLEAR = "explain.clear"
+EXPLAIN_SENTENCE = "explain.sentence"  # text models: a sentence a person types
+EXPLAIN_ROW = "explain.row"  # tables: the row a person edits
+EXPLAIN_SAMPLE = "explain.sample"
+EXPLAIN_TOP3 = "explain.top3"
+
+
+def explain_canvas_key(clears: int) -> str:
+    """The drawing canvas after `clears` clears: a new key, a clean canvas."""
+    return f"{EXPLAIN_CANVAS}{clears}"
+
+
+def explain_figure_key(method: str) -> str:
+    return f"explain.figure.{method}"
+
+
+def explain_attention_key(layer: str) -> str:
+    return f"explain.attention.{layer}"
 
 # ---- pages, as st.switch_page / st.page_link want them (relative to app/main.py) -------------
 PAGE_BUILD = "../pages/build.py"
@@ -109,6 +179,12 @@ PAGE_EXPLAIN = "../pages/explain.py"
 QP_RUN = "run"  # Train: the run on screen; Runs: the run in detail; Explain: the run asked
 QP_DRAFT = "draft"  # Build: the spec being edited, compressed
 QP_SPEC = "spec"  # Build: a saved spec to open ("name" or "name@version")
+QP_TRAIN = "train"  # Train: the form's values that differ from the defaults, as JSON
+
+
+def upload_file_key(generation: int) -> str:
+    """The Data page's file box; a new generation (after an upload) is an empty box."""
+    return f"{UPLOAD_FILE}.{generation}"
 
 
 def get(key: str, default: Any = None) -> Any:

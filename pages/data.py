@@ -41,7 +41,8 @@ def dataset(name: str):
 
 def add_upload() -> None:
     kind = state.get(state.UPLOAD_KIND)
-    upload = state.get(state.UPLOAD_FILE)
+    generation = state.get(state.UPLOAD_GENERATION, 0)
+    upload = state.get(state.upload_file_key(generation))
     if upload is None:
         state.notify(state.DATA_NOTICE, "error", "Choose a file to upload first.")
         return
@@ -61,6 +62,9 @@ def add_upload() -> None:
             return
     dataset_infos.clear()
     state.put(state.DATA_CHOICE, info.name)
+    # a clean form for the next upload: its name comes from its own file, not this one's
+    state.put(state.UPLOAD_NAME, "")
+    state.put(state.UPLOAD_GENERATION, generation + 1)
     state.notify(
         state.DATA_NOTICE,
         "success",
@@ -91,7 +95,9 @@ def upload_form() -> None:
     )
     label, types, what = UPLOAD_KINDS[kind]
     st.caption(what + " Checked on the server for type, size and content before it is kept.")
-    st.file_uploader(label, type=types, key=state.UPLOAD_FILE)
+    st.file_uploader(
+        label, type=types, key=state.upload_file_key(state.get(state.UPLOAD_GENERATION, 0))
+    )
     st.text_input(
         "Name",
         key=state.UPLOAD_NAME,
@@ -194,7 +200,14 @@ def main() -> None:
         st.error(md_escape(error))
         return
     picker, uploader = st.columns([2, 1], gap="large")
-    with uploader, st.expander("Upload a dataset", icon=":material/upload:"):
+    # a keyed expander keeps its own open / closed state: without a key it is redrawn closed
+    # whenever the elements above it change (a notice appearing after an upload)
+    with (
+        uploader,
+        st.expander(
+            "Upload a dataset", icon=":material/upload:", key=state.UPLOAD_PANEL, on_change="rerun"
+        ),
+    ):
         upload_form()
     if not infos:
         st.info("No dataset is available yet.")

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-import threading
-
+import pandas as pd
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from app import figures_explain, state
+from app import explain_models, figures_explain, state
 from app.plain_text import md_escape
 from core import runs
 from core.errors import StudioError
 from core.explain import METHOD_TITLES, METHODS, TEXT_METHODS, attention_maps, explain
 from core.explain.layers import find_last_conv
-from core.explain.samples import drawing_colors, drawn_sample, image_sample, misclassified
+from core.explain.samples import (
+    drawing_colors,
+    drawn_sample,
+    image_sample,
+    misclassified,
+    row_sample,
+    sentence_sample,
+)
 
 BROWSE = "Browse the test set"
 WRONG = "Only the ones it got wrong"
 UPLOADED = "Upload an image"
 DRAWN = "Draw one yourself"
+TYPED = "Type your own sentence"
+EDITED = "Edit a row"
 CANVAS_SIZE = 280  # screen pixels: big enough to draw with a mouse, square like the pictures
 LEGEND = (
     "Red marks what pushed the model towards its answer, blue what pushed it away. "
@@ -27,19 +35,23 @@ LEGEND = (
 )
 
 
-@st.cache_resource(max_entries=2, show_spinner="Loading the run's model and data…")
 def load(run_id: int, step: int):
-    """(model, dataset, lock) of a run at a step; the lock keeps one explanation at a time on
-    the shared model, since Captum hooks its layers while it works."""
-    model, dataset, _run = runs.load_run_model(run_id)
-    return model, dataset, threading.Lock()
+    """(model, dataset, lock) of a run at a step, loaded once per server process and usually
+    ahead of time (app.explain_models); the lock keeps one explanation at a time on the
+    shared model, since Captum hooks its layers while it works."""
+    if not explain_models.is_ready(run_id, step):
+        with st.spinner("Getting the model ready (once per run: loading it and its data)…"):
+            ready = explain_models.loaded(run_id, step)
+    else:
+        ready = explain_models.loaded(run_id, step)
+    return ready.model, ready.dataset, ready.lock
 
 
 @st.cache_data(max_entries=4, show_spinner="Finding the samples it gets wrong…")
 def wrong_indices(run_id: int, step: int) -> list[int]:
-    model, dataset, lock = load(run_id, step)
-    with lock:
-        return misclassified(model, dataset, "test")
+    ready = explain_models.loaded(run_id, step)
+    with ready.lock:
+        return misclassified(ready.model, ready.dataset, "test")
 
 
 def run_label(run) -> str:
@@ -62,14 +74,27 @@ def choose_run():
         "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key=state.EXPLAIN_RUN
     )
     state.set_query_param(state.QP_RUN, str(run_id))
+    explain_models.prepare(run_id, by_id[run_id].step)  # load it while the page draws
     return by_id[run_id]
 
 
 def choose_sample(run, dataset):
-    """(sample, true class index or None, caption) from the test set, an upload or a drawing."""
-    sources = [BROWSE, WRONG] + ([UPLOADED, DRAWN] if dataset.modality == "image" else [])
+    """(sample, true class index or None, caption) from the test set, an upload, a drawing, a
+    sentence a person types (text) or a row a person edits (tables)."""
+    own = {"image": [UPLOADED, DRAWN], "text": [TYPED], "tabular": [EDITED]}
+    sources = [BROWSE, WRONG] + own.get(dataset.modality, [])
     source = st.radio("Sample", sources, horizontal=True, key=state.EXPLAIN_SOURCE)
     test = dataset.test
+    if source == TYPED:
+        sentence = st.text_input(
+            "Your sentence",
+            value=dataset.human(test.x[0]),
+            key=state.EXPLAIN_SENTENCE,
+            help="Change a word and press Enter: the prediction and the picture follow.",
+        )
+        return sentence_sample(dataset, sentence), None, "your sentence"
+    if source == EDITED:
+        return row_sample(dataset, edit_row(dataset)), None, "your row"
     if source == DRAWN:
         return drawn_sample(dataset, draw(dataset)), None, "your drawing"
     if source == UPLOADED:
@@ -99,6 +124,19 @@ def choose_sample(run, dataset):
     return test.x[index], int(test.y[index]), f"test sample #{index}"
 
 
+def edit_row(dataset) -> dict[str, float]:
+    """A test row, in the table's own units, for a person to change; the values as edited."""
+    start = dataset.human(dataset.test.x[0])
+    table = st.data_editor(
+        pd.DataFrame([start]),
+        hide_index=True,
+        num_rows="fixed",
+        key=state.EXPLAIN_ROW,
+    )
+    st.caption("Change a value: the prediction and the bars follow.")
+    return {str(name): table.iloc[0][name] for name in table.columns}
+
+
 def clear_canvas() -> None:
     state.put(state.EXPLAIN_CANVAS_CLEARS, state.get(state.EXPLAIN_CANVAS_CLEARS, 0) + 1)
 
@@ -108,7 +146,12 @@ def draw(dataset):
     ink, paper = drawing_colors(dataset)
     canvas, controls = st.columns([1, 2])
     stroke = controls.slider("Brush width", 10, 60, 30, key=state.EXPLAIN_STROKE)
-    controls.button("Clear the drawing", on_click=clear_canvas, icon=":material/ink_eraser:")
+    controls.button(
+        "Clear the drawing",
+        on_click=clear_canvas,
+        icon=":material/ink_eraser:",
+        key=state.EXPLAIN_CLEAR,
+    )
     controls.caption(
         "Draw with the mouse, large enough to fill most of the square: the pictures the model "
         "learned from fill their frame."
@@ -123,7 +166,7 @@ def draw(dataset):
             width=CANVAS_SIZE,
             drawing_mode="freedraw",
             return_image_data=True,
-            key=f"{state.EXPLAIN_CANVAS}{state.get(state.EXPLAIN_CANVAS_CLEARS, 0)}",
+            key=state.explain_canvas_key(state.get(state.EXPLAIN_CANVAS_CLEARS, 0)),
         )
     if drawing.image_data is None or not (drawing.json_data or {}).get("objects"):
         st.info("Draw on the square to see what the model makes of it.")
@@ -186,7 +229,7 @@ def show(explanations, dataset, x, model, lock) -> None:
         if plain:
             columns[0].plotly_chart(
                 figures_explain.sample_figure(human, title="What the model was shown"),
-                key="explain.sample",
+                key=state.EXPLAIN_SAMPLE,
             )
         for column, explanation in zip(columns[plain:], explanations, strict=True):
             column.plotly_chart(
@@ -197,13 +240,16 @@ def show(explanations, dataset, x, model, lock) -> None:
                     tokens=explanation.tokens,
                     title=METHOD_TITLES[explanation.method],
                 ),
-                key=f"explain.figure.{explanation.method}",
+                key=state.explain_figure_key(explanation.method),
             )
-            column.caption(explanation.summary.split(". ", 1)[-1])
+        regions = {e.method: (e.extras.get("effect") or {}).get("region") for e in explanations}
+        if len(set(regions.values())) > 1:  # said once above when every picture agrees
+            for column, explanation in zip(columns[plain:], explanations, strict=True):
+                column.caption(f"This picture points most at {regions[explanation.method]}.")
         bars, legend = st.columns([1, 1])
         bars.plotly_chart(
             figures_explain.probability_bars_figure(first.probabilities, title="Top 3"),
-            key="explain.top3",
+            key=state.EXPLAIN_TOP3,
         )
         legend.caption(LEGEND)
     with lock:
@@ -215,11 +261,12 @@ def show(explanations, dataset, x, model, lock) -> None:
                 figures_explain.attention_map_figure(
                     attention.weights, tokens=first.tokens, title=attention.name
                 ),
-                key=f"explain.attention.{attention.name}",
+                key=state.explain_attention_key(attention.name),
             )
 
 
 def main() -> None:
+    explain_models.warm_up()  # Captum and PyTorch's tracing, imported in the background
     st.header("Explain a prediction", anchor=False)
     st.caption(
         "Pick a trained run and a sample: see what the model looked at, and whether to trust it."
@@ -243,15 +290,26 @@ def main() -> None:
         st.info("Pick at least one method.")
         st.stop()
     st.caption(f"Explaining {md_escape(caption)}.")
+    progress = st.progress(0.0, text="Asking the model…")
+    explanations = []
     try:
-        with lock, st.spinner("Asking the model…"):
-            explanations = [
-                explain(model, x, method=m, dataset=dataset, label=label, sanity_check=sanity)
-                for m in methods
-            ]
+        with lock:
+            for done, method in enumerate(methods):
+                progress.progress(
+                    done / len(methods),
+                    text=f"Asking the model… ({METHOD_TITLES[method]}, {done + 1} of "
+                    f"{len(methods)}{', with the trust check' if sanity else ''})",
+                )
+                explanations.append(
+                    explain(
+                        model, x, method=method, dataset=dataset, label=label, sanity_check=sanity
+                    )
+                )
     except StudioError as error:
+        progress.empty()
         st.error(md_escape(error))
         st.stop()
+    progress.empty()
     show(explanations, dataset, x, model, lock)
 
 

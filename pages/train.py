@@ -8,10 +8,11 @@ import time
 
 import streamlit as st
 
-from app import fit, run_view, series, spec_editor, state, widgets
+from app import explain_models, fit, run_view, series, spec_editor, state, widgets
 from app import live as live_curves
 from app.formatting import shape_text
 from app.plain_text import md_escape
+from core import metric_catalog as catalog
 from core import runs
 from core.data import list_datasets
 from core.errors import NotFoundError, StudioError
@@ -130,6 +131,8 @@ def settings_form() -> None:
     own_settings("scheduler")
 
     labels = device_labels()
+    if state.get(state.TRAIN_SETTING + "device", "auto") not in ("auto", *labels):
+        state.pop(state.TRAIN_SETTING + "device")  # a kept device this machine no longer has
     st.selectbox(
         "Device",
         ["auto", *labels],
@@ -141,6 +144,82 @@ def settings_form() -> None:
         columns = st.columns(2)
         for position, name in enumerate(ADVANCED_FIELDS):
             field(name, columns[position % 2])
+
+
+# ---- the form survives a page switch and a reload --------------------------------------------
+# Streamlit deletes a widget's state when a run of another page leaves it unrendered, so the
+# form's values are copied into a plain key after every run of this page (and into the URL,
+# for a reload), and put back before the widgets are drawn again.
+
+
+def form_keys() -> list[str]:
+    """The widget keys of the form whose values are kept."""
+    return [
+        state.TRAIN_SPEC_SOURCE,
+        state.TRAIN_DATASET,
+        state.TRAIN_LENGTH,
+        *(state.TRAIN_SETTING + name for name in SCHEMA),
+    ]
+
+
+def readable(key: str, value) -> bool:
+    """Whether a kept value (from the URL, which anyone can edit) fits its widget."""
+    if key == state.TRAIN_LENGTH:
+        return value in ("epochs", "steps")
+    if key in (state.TRAIN_SPEC_SOURCE, state.TRAIN_DATASET):
+        return isinstance(value, str)  # checked against the options where they are drawn
+    entry = SCHEMA.get(key.removeprefix(state.TRAIN_SETTING))
+    if entry is None:
+        return False
+    kind = entry["kind"]
+    if kind == "choice":
+        return value in entry["choices"] or entry["name"] == "device"
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "float_pair":
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if kind == "int" and not isinstance(value, int):
+        return False
+    low, high = entry.get("minimum"), entry.get("maximum")
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def restore_form() -> None:
+    """Put the kept values back into the widgets' keys the page switch deleted: the session's
+    copy, else (a reload, a shared link) the URL's."""
+    kept = state.get(state.TRAIN_KEPT)
+    if kept is None:
+        try:
+            kept = json.loads(state.query_param(state.QP_TRAIN) or "{}")
+        except ValueError:
+            kept = {}
+        if not isinstance(kept, dict):
+            kept = {}
+        kept = {
+            state.TRAIN_SETTING + k if k in SCHEMA else f"train.{k}": v for k, v in kept.items()
+        }
+    for key, value in kept.items():
+        if key not in st.session_state and key in form_keys() and readable(key, value):
+            st.session_state[key] = value
+
+
+def keep_form() -> None:
+    """Copy the form's values out of the widgets (and the changed ones into the URL)."""
+    kept = {key: st.session_state[key] for key in form_keys() if key in st.session_state}
+    state.put(state.TRAIN_KEPT, kept)
+    changed = {}
+    for key, value in kept.items():
+        name = key.removeprefix(state.TRAIN_SETTING)
+        if name in SCHEMA:
+            if value != SCHEMA[name]["default"]:
+                changed[name] = value
+        elif key == state.TRAIN_LENGTH and value != "epochs":
+            changed["length"] = value
+    state.set_query_param(
+        state.QP_TRAIN, json.dumps(changed, separators=(",", ":")) if changed else None
+    )
 
 
 def on_screen() -> dict:
@@ -234,7 +313,9 @@ def launch() -> None:
         return
     state.put(state.LAUNCH_GUARD, {"fingerprint": fingerprint, "at": time.time(), "run_id": run_id})
     state.put(state.WATCH_REQUEST, run_id)
-    state.notify(state.TRAIN_NOTICE, "success", f"Run {run_id} is queued.{saved_note}")
+    # a toast, not a banner: the page is not redrawn when the run starts, so a banner saying
+    # "queued" would stay above a running run (the live panel's badge says where it is)
+    state.put(state.TRAIN_LAUNCHED, f"Run {run_id} is queued.{saved_note}")
 
 
 def keep_build_model(name: str, spec: dict) -> str:
@@ -289,10 +370,11 @@ def live_panel(run_id: int) -> None:
     colour, meaning = run_view.status_look(run.status)
     head, buttons = st.columns([3, 2], vertical_alignment="center")
     head.markdown(
-        f"#### Run {run.id} :{colour}-badge[{run.status}]\n"
-        f"{run.spec_name or 'model'} on **{run.dataset}** · {meaning}"
-        + (f" · {run.device}" if run.device else "")
+        f"#### Run {run.id} :{colour}-badge[{run_view.status_word(run.status)}]\n"
+        f"{md_escape(run.spec_name or 'model')} on **{md_escape(run.dataset)}** · {meaning}"
+        + (f" · {md_escape(run.device)}" if run.device else "")
     )
+    head.caption(run_view.settings_text(run.settings))
     offered = run_view.offered_requests(run)
     with buttons.container(horizontal=True, horizontal_alignment="right"):
         for request, label, icon in (
@@ -318,6 +400,9 @@ def live_panel(run_id: int) -> None:
     st.plotly_chart(live_figure(live), key=state.TRAIN_CURVES, config={"displayModeBar": False})
     st.caption(run_view.recorded_caption(live.recorded))
     if run.status == RunStatus.COMPLETED:
+        verdict = chance_verdict(run, live)
+        if verdict is not None:
+            st.warning(verdict.text, icon=":material/trending_flat:")
         results(run)
     changed = run_view.activity_changed(state.get(state.WAS_ACTIVE), run)
     state.put(state.WAS_ACTIVE, run.is_active)
@@ -325,7 +410,23 @@ def live_panel(run_id: int) -> None:
         st.rerun()  # polling starts or stops with the run: redraw the whole page once
 
 
+def chance_verdict(run, live: series.LiveCurves):
+    """Whether the finished run never left chance level, from every loss it recorded."""
+    info = dataset_infos().get(run.dataset)
+    num_classes = info.num_classes if info is not None and info.task == "classification" else None
+    losses = [
+        float(value)
+        for name in (catalog.TRAIN_LOSS, catalog.VAL_LOSS)
+        if name in live.curves
+        for value in live.curves[name].values
+    ]
+    if info is not None and info.task != "classification":
+        return None
+    return run_view.chance_verdict(run, num_classes, losses)
+
+
 def results(run) -> None:
+    explain_models.prepare(run.id, run.step)  # "why?" is the next question: load it now
     for column, (label, text) in zip(st.columns(4), run_view.result_numbers(run), strict=True):
         column.metric(label, text)
     st.page_link(
@@ -339,10 +440,14 @@ def results(run) -> None:
 def watched_run() -> int | None:
     """The run on screen: the one a callback just asked for, else the one in the URL."""
     requested = state.pop(state.WATCH_REQUEST)
+    if requested is None and state.query_param(state.QP_RUN) is None:
+        requested = state.get(state.TRAIN_WATCHED)  # back from another page: the same run
     if requested is not None:
         state.set_query_param(state.QP_RUN, str(requested), force=True)
     text = state.query_param(state.QP_RUN)
-    return int(text) if text and text.isdigit() else None
+    watched = int(text) if text and text.isdigit() else None
+    state.put(state.TRAIN_WATCHED, watched)
+    return watched
 
 
 def watch_picker(current: int | None) -> None:
@@ -353,19 +458,20 @@ def watch_picker(current: int | None) -> None:
     if not recent:
         return
     labels = {r.id: f"run {r.id} · {r.spec_name or 'model'} on {r.dataset}" for r in recent}
-    if current is not None and current not in labels:
+    if current is not None and current not in labels:  # an older run, named in the URL
         labels = {current: f"run {current}", **labels}
     options = list(labels)
 
     def switch() -> None:
         state.put(state.WATCH_REQUEST, state.get(state.WATCH_CHOICE))
 
-    if state.get(state.WATCH_CHOICE) != current and current in labels:
+    if state.get(state.WATCH_CHOICE) != current:  # the box shows the run below it, or none
         state.put(state.WATCH_CHOICE, current)
     st.selectbox(
         "Watching",
         options,
         format_func=labels.get,
+        index=None,  # nothing claimed until a run is on screen
         key=state.WATCH_CHOICE,
         on_change=switch,
         placeholder="choose a run to watch",
@@ -376,6 +482,10 @@ def main() -> None:
     st.header("Train", anchor=False)
     st.caption("Launch a run on a background worker, then watch its curves live.")
     state.show_notice(state.TRAIN_NOTICE)
+    launched = state.pop(state.TRAIN_LAUNCHED)
+    if launched:
+        st.toast(md_escape(launched), icon=":material/rocket_launch:")
+    restore_form()
     setup, watch = st.columns([1, 1.6], gap="large")
     with setup:
         st.subheader("What to train", anchor=False)
@@ -387,15 +497,20 @@ def main() -> None:
         if not infos:
             st.error("No dataset is available.")
         if choices and infos:
+            if state.get(state.TRAIN_SPEC_SOURCE) not in choices:
+                state.pop(state.TRAIN_SPEC_SOURCE)
             st.selectbox(
                 "Model",
                 list(choices),
                 format_func=lambda k: choices[k][0],
                 key=state.TRAIN_SPEC_SOURCE,
-            )
+            )  # a kept source no longer offered was dropped above
             source = state.get(state.TRAIN_SPEC_SOURCE)
             if state.get(state.TRAIN_DATASET) not in infos:
-                preferred = state.get(state.INPUT_SOURCE)
+                # the model's own dataset (Build's Input, kept in the spec) comes first
+                preferred = spec_editor.dataset_of(choices[source][1]) or state.get(
+                    state.INPUT_SOURCE
+                )
                 state.put(
                     state.TRAIN_DATASET,
                     preferred
@@ -425,6 +540,7 @@ def main() -> None:
                 width="stretch",
             )
             workers_caption(state.TRAIN_START_WORKER)
+            keep_form()
     with watch:
         run_id = watched_run()
         watch_picker(run_id)

@@ -107,3 +107,34 @@ def _resized(dataset: Any, picture: Any, *, resample: int | None = None) -> Tens
 def _typical_brightness(dataset: Any) -> float:
     """Mean raw brightness of the training pictures (digits: about 0.3, dark paper)."""
     return float(dataset.denormalize(dataset.train.x[:256]).mean())
+
+
+def sentence_sample(dataset: Any, sentence: str) -> Tensor:
+    """A sentence a person typed as one sample of a text dataset: its words as the dataset's
+    token ids (unknown words -> <unk>), cut or padded to the dataset's length."""
+    from core.data.text import encode, tokenize
+
+    if getattr(dataset, "modality", None) != "text" or not dataset.vocabulary:
+        raise ExplainError(f"{dataset.name!r} is not a text dataset; pick one of its samples")
+    tokens = tokenize(sentence)
+    if not tokens:
+        raise ExplainError("the sentence has no words; type a few words to explain")
+    ids = encode([tokens], dataset.vocabulary, max_length=int(dataset.sample_shape[0]))
+    return torch.from_numpy(ids[0])
+
+
+def row_sample(dataset: Any, row: dict[str, float]) -> Tensor:
+    """A table row a person edited ({column: value}, raw units) as one normalized sample."""
+    names = list(getattr(dataset, "feature_names", None) or [])
+    if getattr(dataset, "modality", None) != "tabular" or not names:
+        raise ExplainError(f"{dataset.name!r} is not a table; pick one of its samples")
+    missing = [name for name in names if name not in row]
+    if missing:
+        raise ExplainError(f"the row has no value for {', '.join(missing)}; fill every column")
+    try:
+        values = [float(row[name]) for name in names]
+    except (TypeError, ValueError) as error:
+        raise ExplainError(f"every column of the row must be a number: {error}") from None
+    if not all(np.isfinite(values)):
+        raise ExplainError("every column of the row must be a finite number")
+    return dataset.normalize(torch.tensor(values, dtype=torch.float32))

@@ -106,3 +106,72 @@ def test_a_launch_from_the_page_traces_the_spec_once(monkeypatch):
     at.button(key="train.launch").click().run()  # submission, then the page again
     assert [r.status for r in runs.list_runs()] == ["queued"]
     assert len(traced) == 1
+
+
+def setting(at, name: str):
+    return at.session_state[state.TRAIN_SETTING + name]
+
+
+def test_settings_survive_a_page_switch_and_a_reload():
+    at = train_page_with_a_cnn()
+    at.selectbox(key=state.TRAIN_SETTING + "optimizer").set_value("sgd").run()
+    at.number_input(key=state.TRAIN_SETTING + "lr").set_value(0.05).run()
+    at.number_input(key=state.TRAIN_SETTING + "epochs").set_value(3).run()
+    at.selectbox(key=state.TRAIN_SETTING + "scheduler").set_value("cosine").run()
+    at.switch_page("../pages/build.py").run()
+    at.switch_page("../pages/train.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key=state.TRAIN_SETTING + "optimizer").value == "sgd"
+    assert at.number_input(key=state.TRAIN_SETTING + "lr").value == 0.05
+    assert at.number_input(key=state.TRAIN_SETTING + "epochs").value == 3
+    assert at.selectbox(key=state.TRAIN_SETTING + "scheduler").value == "cosine"
+    link = at.query_params[state.QP_TRAIN]
+    link = link[0] if isinstance(link, list) else link
+
+    reloaded = add_blocks(open_app(), "Conv2d", "ReLU", "Flatten", "Linear")
+    reloaded.query_params[state.QP_TRAIN] = link  # a reload keeps the address
+    reloaded.switch_page("../pages/train.py").run()
+    assert not reloaded.exception, reloaded.exception
+    assert reloaded.selectbox(key=state.TRAIN_SETTING + "optimizer").value == "sgd"
+    assert reloaded.number_input(key=state.TRAIN_SETTING + "lr").value == 0.05
+    assert reloaded.number_input(key=state.TRAIN_SETTING + "epochs").value == 3
+
+
+def test_an_address_with_settings_that_do_not_fit_is_ignored():
+    at = add_blocks(open_app(), "Conv2d", "ReLU", "Flatten", "Linear")
+    at.query_params[state.QP_TRAIN] = '{"optimizer":"nope","lr":-1,"epochs":2.5,"batch_size":8}'
+    at.switch_page("../pages/train.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key=state.TRAIN_SETTING + "optimizer").value == "adam"
+    assert at.number_input(key=state.TRAIN_SETTING + "epochs").value == 10
+    assert at.number_input(key=state.TRAIN_SETTING + "batch_size").value == 8
+
+
+def test_the_watch_box_names_the_run_below_it_and_it_survives_a_page_switch():
+    at = train_page_with_a_cnn()
+    at.button(key="train.launch").click().run()
+    run_id = watched(at)
+    assert any(f"Run {run_id} is queued" in t.value for t in at.toast)
+    assert not any("queued" in s.value for s in at.success)  # no banner outliving the queue
+    at.switch_page("../pages/build.py").run()
+    at.switch_page("../pages/train.py").run()
+    assert not at.exception, at.exception
+    assert watched(at) == run_id
+    assert at.selectbox(key=state.WATCH_CHOICE).value == run_id
+    assert not any("Launch a run to watch it here" in i.value for i in at.info)
+
+    fresh = add_blocks(open_app(), "Conv2d", "ReLU", "Flatten", "Linear")  # a new session
+    fresh.switch_page("../pages/train.py").run()
+    assert any("Launch a run to watch it here" in i.value for i in fresh.info)
+    assert fresh.selectbox(key=state.WATCH_CHOICE).value is None  # not "Watching run N"
+
+
+def test_a_stopped_run_says_stopped_and_shows_its_settings():
+    at = train_page_with_a_cnn()
+    at.button(key="train.launch").click().run()
+    at.button(key="train.stop").click().run()
+    header = " ".join(m.value for m in at.markdown)
+    assert "badge[stopped]" in header and "cancelled" not in header
+    assert any(
+        "adam · lr 0.001 · no schedule · 10 epochs · batch 64" in c.value for c in at.caption
+    )
