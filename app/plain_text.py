@@ -18,15 +18,16 @@ import string
 # itself: escaping all of them turns off links, images, emphasis, code, HTML, headings, lists,
 # tables, autolinks (':' and '.' split a URL), entities ('&') and Streamlit's directives.
 _ESCAPES = {ord(char): "\\" + char for char in string.punctuation}
-_LINE_BREAKS = {ord("\r"): " ", ord("\n"): " "}
+_WHITE_SPACE = {ord(char): " " for char in "\r\n\t\v\f"}
 
 
 def md_escape(text: object) -> str:
     """`text` (any value, as str()) escaped so that Markdown shows it literally, on one line.
 
-    Line breaks become spaces: a user string is an inline fragment of a sentence, and a blank
-    line would start a new block (an indented code block, a heading)."""
-    return str(text).translate(_LINE_BREAKS).translate(_ESCAPES)
+    Line breaks and tabs become spaces and leading white space goes: a user string is an
+    inline fragment of a sentence, and a new line or an indent would start a new block (an
+    indented code block, a heading)."""
+    return str(text).translate(_WHITE_SPACE).lstrip(" ").translate(_ESCAPES)
 
 
 def html_escape(text: object) -> str:
