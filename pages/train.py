@@ -190,7 +190,12 @@ def restore_form() -> None:
     """Put the kept values back into the widgets' keys the page switch deleted: the session's
     copy, else (a reload, a shared link) the URL's."""
     kept = state.get(state.TRAIN_KEPT)
-    if kept is None:
+    if kept is not None:
+        # the widgets' newest values first: a change whose run was cut short by a page switch
+        # (before keep_form) is in the session only until that page's run drops it
+        kept = {**kept, **{k: st.session_state[k] for k in form_keys() if k in st.session_state}}
+        state.put(state.TRAIN_KEPT, kept)
+    else:
         try:
             kept = json.loads(state.query_param(state.QP_TRAIN) or "{}")
         except ValueError:
