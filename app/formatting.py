@@ -18,10 +18,15 @@ def count_text(value: float | int | None) -> str:
     if value is None:
         return "—"
     value = float(value)
+    if not math.isfinite(value):
+        return str(value)
+    # round to 3 significant digits first, then pick the unit: 999_999 is "1M", not "1e+03k"
+    rounded = float(f"{value:.3g}")
     for limit, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= limit:
-            return f"{value / limit:.3g}{suffix}"
-    return f"{value:.0f}" if value == int(value) else f"{value:.3g}"
+        if abs(rounded) >= limit:
+            scaled = rounded / limit
+            return f"{scaled:,.0f}{suffix}" if abs(scaled) >= 1000 else f"{scaled:.3g}{suffix}"
+    return f"{value:.0f}" if value == int(value) else f"{rounded:g}"
 
 
 def duration_text(seconds: float | None) -> str:

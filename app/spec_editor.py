@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import re
 import uuid
@@ -15,6 +16,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.advice import Fix
 from core.config import get_settings
 from core.errors import SpecError
 from core.limits import check_spec_limits, too_large
@@ -22,6 +24,10 @@ from core.spec import parse_spec_text
 
 ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 UNSET = object()
+# top-level key of the spec: the dataset the model is built for. It rides in the draft (the
+# URL) and in saved versions, so Build reopens on it and Train offers it first; the engine
+# ignores it (a spec is trained on whatever dataset a run names).
+DATASET_KEY = "dataset"
 
 
 @dataclass
@@ -238,6 +244,45 @@ def source_uids(draft: Draft, uid: str) -> list[str]:
     return [by_id[i] for i in inputs if i in by_id]
 
 
+def dataset_of(spec: dict[str, Any] | Draft | None) -> str | None:
+    """The dataset a spec (or a draft) was built for; None when it names none."""
+    if spec is None:
+        return None
+    extra = spec.extra if isinstance(spec, Draft) else spec
+    name = extra.get(DATASET_KEY)
+    return name if isinstance(name, str) and name else None
+
+
+def set_dataset(draft: Draft, name: str | None) -> None:
+    """Record the dataset the draft is built for (None: a typed-in shape, no dataset)."""
+    if name == dataset_of(draft):
+        return
+    if name:
+        draft.extra[DATASET_KEY] = name
+    else:
+        draft.extra.pop(DATASET_KEY, None)
+    _touch(draft)
+
+
+def options_signature(labels: dict[str, str]) -> str:
+    """A short digest of option labels: changes whenever one label changes (`state.
+    block_inputs_key`)."""
+    text = "\n".join(f"{uid}={label}" for uid, label in labels.items())
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def chosen_uids(chosen: list[Any], labels: dict[str, str]) -> list[str]:
+    """The uids a "takes input from" box reports: uids as they are; a label the browser kept
+    from an earlier run is mapped back to its block, and anything else is dropped."""
+    by_label = {label: uid for uid, label in labels.items()}
+    uids = []
+    for value in chosen:
+        uid = value if value in labels else by_label.get(value)
+        if uid is not None and uid not in uids:
+            uids.append(uid)
+    return uids
+
+
 # ---- the draft in a URL ----------------------------------------------------------------------
 
 
@@ -292,3 +337,15 @@ def _kind(value: Any) -> str:
     return {list: "a list", str: "text", int: "a number", float: "a number"}.get(
         type(value), type(value).__name__
     )
+
+
+def apply_fix(draft: Draft, uid: str, fix: Fix) -> None:
+    """Apply a suggested fix (`core.advice.Fix`) to block `uid`: its layers go right before
+    the block, its arguments are set on it."""
+    position = draft.index_of(uid)
+    for offset, layer in enumerate(fix.insert_before):
+        draft.blocks.insert(position + offset, Block(new_uid(), copy.deepcopy(layer)))
+    block = draft.block(uid)
+    for name, value in fix.set_args.items():
+        block.layer[name] = copy.deepcopy(value)
+    _touch(draft)

@@ -13,10 +13,11 @@ from typing import Any
 
 import streamlit as st
 
-from app import spec_editor, state
+from app import fixes, spec_editor, state
 from app.formatting import count_text, parse_int_list, shape_text
 from app.plain_text import md_escape
 from app.spec_editor import UNSET, Block, Draft
+from core.advice import Advice, Fix
 from core.errors import StudioError
 
 FAMILY_BADGES = {"CNN": "blue", "RNN": "green", "Attention": "orange", "Common": "gray"}
@@ -135,7 +136,7 @@ def apply_param(uid: str, param: Any, value: Any) -> None:
 
 # ---- block cards -------------------------------------------------------------------------------
 
-PARAM_PROBLEMS = "build.param_problems"  # widget key -> sentence, for text that cannot be read
+PARAM_PROBLEMS = state.PARAM_PROBLEMS
 
 
 def draft() -> Draft:
@@ -161,12 +162,12 @@ def _on_select(uid: str) -> None:
     st.session_state[state.INSERT_AFTER] = None if current == uid else uid
 
 
-def _param_key(uid: str, name: str) -> str:
-    return f"b.{uid}.p.{name}"
+def _on_fix(uid: str, fix: Fix) -> None:
+    spec_editor.apply_fix(draft(), uid, fix)
 
 
 def _on_param(uid: str, param: Any, textual: bool) -> None:
-    key = _param_key(uid, param.name)
+    key = state.block_param_key(uid, param.name)
     problems = st.session_state.setdefault(PARAM_PROBLEMS, {})
     try:
         value = read_param(param, st.session_state.get(key), textual=textual)
@@ -177,16 +178,21 @@ def _on_param(uid: str, param: Any, textual: bool) -> None:
     apply_param(uid, param, value)
 
 
-def _on_inputs(uid: str, stem_of: Callable[[str], str]) -> None:
-    chosen = st.session_state.get(f"b.{uid}.inputs") or []
+def _on_inputs(uid: str, stem_of: Callable[[str], str], key: str, labels: dict) -> None:
+    """The blocks chosen in "takes input from", by uid (a label the browser kept from an
+    earlier run is mapped back to its block, never taken for one)."""
+    chosen = spec_editor.chosen_uids(list(st.session_state.get(key) or []), labels)
+    problem_key = state.block_key(uid, "inputs")
+    problems = st.session_state.setdefault(PARAM_PROBLEMS, {})
     try:
-        spec_editor.set_inputs(draft(), uid, list(chosen), stem_of=stem_of)
+        spec_editor.set_inputs(draft(), uid, chosen, stem_of=stem_of)
+        problems.pop(problem_key, None)
     except StudioError as error:
-        st.session_state.setdefault(PARAM_PROBLEMS, {})[f"b.{uid}.inputs"] = str(error)
+        problems[problem_key] = str(error)
 
 
 def _on_id(uid: str) -> None:
-    key = f"b.{uid}.id"
+    key = state.block_key(uid, "id")
     problems = st.session_state.setdefault(PARAM_PROBLEMS, {})
     try:
         spec_editor.set_id(draft(), uid, st.session_state.get(key))
@@ -205,13 +211,15 @@ def block_card(
     reached: bool,
     earlier: Sequence[Block],
     stem_of: Callable[[str], str],
+    advice: Sequence[Advice] = (),
 ) -> None:
     """One block: a header with its output shape and the select / move / copy / delete buttons,
-    one input per schema parameter, its inputs for graphs, and the error it causes (if any)."""
+    one input per schema parameter, its inputs for graphs, the error it causes (if any) and
+    advice on what it will not learn; each with its fix as a button where one is obvious."""
     uid = block.uid
     family = layer_type.family if layer_type else "Common"
     selected = st.session_state.get(state.INSERT_AFTER) == uid
-    with st.container(border=True, key=f"card_{uid}"):
+    with st.container(border=True, key=state.block_card_key(uid)):
         head, tools = st.columns([3, 2], gap="small", vertical_alignment="center")
         ident = f" `{block.id}`" if block.id else ""
         if row is not None:
@@ -251,17 +259,34 @@ def block_card(
             _settings(block, layer_type, earlier=earlier, stem_of=stem_of)
         problems = st.session_state.get(PARAM_PROBLEMS, {})
         for key, problem in list(problems.items()):
-            if key.startswith(f"b.{uid}."):
+            if key.startswith(state.block_key(uid, "")):
                 st.warning(md_escape(problem))
+        fixes_offered: list[Fix] = []
         if error is not None:
-            st.error(md_escape(getattr(error, "message", None) or error), icon=":material/error:")
+            message = str(getattr(error, "message", None) or error)
+            st.error(md_escape(fixes.in_words(message)), icon=":material/error:")
+            fix = fixes.fix_for(message, first_block=index == 0)
+            if fix is not None:
+                fixes_offered.append(fix)
+        for item in advice:
+            st.warning(md_escape(fixes.in_words(item.message)), icon=":material/lightbulb:")
+            if item.fix is not None:
+                fixes_offered.append(item.fix)
+        for number, fix in enumerate(fixes_offered):
+            st.button(
+                fix.label,
+                key=state.block_advice_key(uid, number),
+                on_click=_on_fix,
+                args=(uid, fix),
+                icon=":material/build:",
+            )
 
 
 def _button(icon, uid, name, callback, args, help_text, *, primary=False, disabled=False):
     st.button(
         "",
         icon=icon,
-        key=f"b.{uid}.{name}",
+        key=state.block_key(uid, name),
         help=help_text,
         on_click=callback,
         args=args,
@@ -309,7 +334,7 @@ def _param_grid(block: Block, params: list) -> None:
             param_input(
                 param,
                 value,
-                key=_param_key(block.uid, param.name),
+                key=state.block_param_key(block.uid, param.name),
                 on_change=_on_param,
                 args=(block.uid, param, is_textual(param, shown)),
             )
@@ -320,14 +345,17 @@ def _connections(block: Block, *, earlier: Sequence[Block], merge: bool, stem_of
         b.uid: f"{i}. {b.type}" + (f" ({b.id})" if b.id else "") for i, b in enumerate(earlier)
     }
     chosen_now = [uid for uid in spec_editor.source_uids(draft(), block.uid) if uid in labels]
+    # options are block uids (stable); the browser shows and reports their labels, which
+    # change when a block moves or gets an id: the key follows the labels (a fresh box)
+    key = state.block_inputs_key(block.uid, spec_editor.options_signature(labels))
     st.multiselect(
         "takes input from",
         options=list(labels),
         default=chosen_now,
         format_func=lambda uid: labels.get(uid, uid),
-        key=f"b.{block.uid}.inputs",
+        key=key,
         on_change=_on_inputs,
-        args=(block.uid, stem_of),
+        args=(block.uid, stem_of, key, labels),
         placeholder="choose two or more blocks" if merge else "the block just above",
         help="Empty: the output of the block just above. Choose earlier blocks to build skip "
         "connections; Add and Concat merge the blocks you choose.",
@@ -335,7 +363,7 @@ def _connections(block: Block, *, earlier: Sequence[Block], merge: bool, stem_of
     st.text_input(
         "id (other blocks connect to this name)",
         value=block.id or "",
-        key=f"b.{block.uid}.id",
+        key=state.block_key(block.uid, "id"),
         on_change=_on_id,
         args=(block.uid,),
         placeholder="given automatically when another block connects here",

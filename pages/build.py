@@ -8,10 +8,11 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app import figures, spec_editor, state, widgets
+from app import figures, fixes, spec_editor, state, widgets
 from app.formatting import count_text, parse_int_list, shape_text
 from app.plain_text import md_escape
 from core import builder, codegen, runs, templates
+from core.advice import advise
 from core.builder import Trace
 from core.data import list_datasets
 from core.errors import StudioError
@@ -60,25 +61,34 @@ def load_draft() -> spec_editor.Draft:
 
 
 def replace_draft(draft: spec_editor.Draft) -> None:
-    """Put a whole new document in the editor (template, import, saved version). A spec with an
-    input shape opens on the dataset of that shape (the one its name starts with, if several),
-    else on that shape typed in."""
+    """Put a whole new document in the editor (template, import, saved version, the URL). It
+    opens on the dataset it names; else a spec with an input shape opens on the dataset of
+    that shape (the one its name starts with, if several), else on that shape typed in."""
     state.put(state.DRAFT, draft)
     state.put(state.INSERT_AFTER, None)
+    state.put(state.INPUT_SOURCE, input_of(draft, dataset_infos()))
+    shape = draft.extra.get("input_shape")
+    if shape:
+        state.put(state.INPUT_SHAPE_TEXT, ", ".join(str(d) for d in shape))
+
+
+def available(infos: dict) -> list[str]:
+    return [name for name, info in infos.items() if getattr(info, "available", True)]
+
+
+def input_of(draft: spec_editor.Draft, infos: dict) -> str:
+    """The Input choice a draft stands for: the dataset it names (when it is still there),
+    else the dataset of its input shape, else that shape typed in, else digits."""
+    options = available(infos)
+    named = spec_editor.dataset_of(draft)
+    if named in options:
+        return named
     shape = draft.extra.get("input_shape")
     if not shape:
-        return
-    matching = [
-        name
-        for name, info in dataset_infos().items()
-        if getattr(info, "available", True) and list(info.sample_shape) == list(shape)
-    ]
+        return "digits" if "digits" in options else (options or [state.CUSTOM_INPUT])[0]
+    matching = [name for name in options if list(infos[name].sample_shape) == list(shape)]
     matching.sort(key=lambda name: not draft.name.startswith(name))
-    if matching:
-        state.put(state.INPUT_SOURCE, matching[0])
-    else:
-        state.put(state.INPUT_SOURCE, state.CUSTOM_INPUT)
-        state.put(state.INPUT_SHAPE_TEXT, ", ".join(str(d) for d in shape))
+    return matching[0] if matching else state.CUSTOM_INPUT
 
 
 def add_block(layer_type: str) -> None:
@@ -119,7 +129,8 @@ def new_model() -> None:
 
 
 def save_version(spec: dict) -> None:
-    name = (state.get(state.SAVE_NAME) or "").strip()
+    # an empty box (Streamlit drops a widget's value on some reruns) saves under the model's name
+    name = (state.get(state.SAVE_NAME) or "").strip() or state.get(state.DRAFT).name.strip()
     if not name:
         state.notify(state.NOTICE, "error", "Give the model a name before saving it.")
         return
@@ -153,11 +164,14 @@ def import_upload() -> None:
 
 
 def choose_input(draft: spec_editor.Draft, infos: dict) -> ModelFacts:
-    """Input shape, classes and vocabulary: from a dataset, or typed in."""
-    options = [name for name, info in infos.items() if getattr(info, "available", True)]
-    options.append(state.CUSTOM_INPUT)
+    """Input shape, classes and vocabulary: from a dataset, or typed in. The choice belongs to
+    the draft (its "dataset", or its input_shape), so it survives a reload and a page switch
+    (which drops the box's own value)."""
+    options = [*available(infos), state.CUSTOM_INPUT]
     if state.get(state.INPUT_SOURCE) not in options:
-        state.put(state.INPUT_SOURCE, "digits" if "digits" in options else options[0])
+        state.put(state.INPUT_SOURCE, input_of(draft, infos))
+    if state.get(state.INPUT_SHAPE_TEXT) is None and draft.extra.get("input_shape"):
+        state.put(state.INPUT_SHAPE_TEXT, ", ".join(str(d) for d in draft.extra["input_shape"]))
 
     def label(name: str) -> str:
         if name == state.CUSTOM_INPUT:
@@ -172,6 +186,7 @@ def choose_input(draft: spec_editor.Draft, infos: dict) -> ModelFacts:
         key=state.INPUT_SOURCE,
         help="The data the model reads: a dataset (its sample shape and classes), or a shape.",
     )
+    spec_editor.set_dataset(draft, None if source == state.CUSTOM_INPUT else source)
     if source != state.CUSTOM_INPUT:
         info = infos[source]
         if list(draft.extra.get("input_shape") or []) != list(info.sample_shape):
@@ -200,6 +215,14 @@ def choose_input(draft: spec_editor.Draft, infos: dict) -> ModelFacts:
 # ---- page --------------------------------------------------------------------------------------
 
 
+PALETTE_TITLES = {  # where a person looks: text input sits with the sequence layers
+    "CNN": "CNN · images and signals",
+    "RNN": "RNN · sequences and text",
+    "Attention": "Attention · transformers",
+    "Common": "Common",
+}
+
+
 def palette() -> None:
     with st.sidebar:
         st.subheader("Palette")
@@ -211,11 +234,11 @@ def palette() -> None:
         else:
             st.caption("New blocks go at the end. Click ⤵ on a block to add after it instead.")
         for family, layer_types in layers_by_family().items():
-            with st.expander(family, expanded=family == "CNN"):
+            with st.expander(PALETTE_TITLES.get(family, family), expanded=family == "CNN"):
                 for layer_type in layer_types:
                     st.button(
                         layer_type.name,
-                        key=f"palette.{layer_type.name}",
+                        key=state.palette_key(layer_type.name),
                         on_click=add_block,
                         args=(layer_type.name,),
                         help=layer_type.description,
@@ -235,8 +258,10 @@ def toolbar(draft: spec_editor.Draft, spec: dict) -> None:
             st.selectbox("Template", names, key=state.TEMPLATE_CHOICE)
             chosen = next(t for t in choices if t.name == state.get(state.TEMPLATE_CHOICE))
             st.caption(chosen.description)
-            st.button("Start from this template", on_click=open_template, key="build.use_template")
-        st.button("Start an empty model", on_click=new_model, key="build.new")
+            st.button(
+                "Start from this template", on_click=open_template, key=state.BUILD_USE_TEMPLATE
+            )
+        st.button("Start an empty model", on_click=new_model, key=state.BUILD_NEW)
     with cols[1].popover("Open saved", icon=":material/folder_open:", width="stretch"):
         try:
             saved = runs.list_specs(all_versions=True)
@@ -253,13 +278,15 @@ def toolbar(draft: spec_editor.Draft, spec: dict) -> None:
                 key=state.SAVED_CHOICE,
                 format_func=lambda k: f"{k[0]} · v{k[1]} · {labels[k].created:%d %b %H:%M}",
             )
-            st.button("Open this version", on_click=open_saved, key="build.open")
+            st.button("Open this version", on_click=open_saved, key=state.BUILD_OPEN)
     with cols[2].popover("Save version", icon=":material/save:", width="stretch"):
-        if state.get(state.SAVE_NAME_FOR) != draft.name:  # follow the model's name
+        # follow the model's name; refill a box whose value Streamlit dropped (a rerun that
+        # skipped this popover, a page switch)
+        if state.get(state.SAVE_NAME_FOR) != draft.name or not state.get(state.SAVE_NAME):
             state.put(state.SAVE_NAME_FOR, draft.name)
             state.put(state.SAVE_NAME, draft.name)
         st.text_input("Name", key=state.SAVE_NAME, help="Saving a name again adds a new version.")
-        st.button("Save", on_click=save_version, args=(spec,), key="build.save", type="primary")
+        st.button("Save", on_click=save_version, args=(spec,), key=state.BUILD_SAVE, type="primary")
     with cols[3].popover("Import", icon=":material/upload:", width="stretch"):
         st.file_uploader(
             "A model spec (.json)",
@@ -274,7 +301,7 @@ def toolbar(draft: spec_editor.Draft, spec: dict) -> None:
         file_name=f"{draft.name or 'model'}.json",
         mime="application/json",
         icon=":material/download:",
-        key="build.export",
+        key=state.BUILD_EXPORT,
         width="stretch",
     )
 
@@ -343,11 +370,12 @@ def main() -> None:
 
     infos = dataset_infos()
     top = st.columns([2, 3])
+    name_key = state.model_name_key(draft.key)
     top[0].text_input(
         "Model name",
         value=draft.name,
-        key=f"build.name.{draft.key}",
-        on_change=lambda: setattr(draft, "name", st.session_state[f"build.name.{draft.key}"]),
+        key=name_key,
+        on_change=lambda: setattr(draft, "name", st.session_state[name_key]),
     )
     with top[1]:
         facts = choose_input(draft, infos)
@@ -358,6 +386,9 @@ def main() -> None:
     # its shapes and its code (whose class then takes the real size as an argument)
     result = builder.trace(spec, facts.assume_vocabulary())
     rows = {row.index: row for row in result.layers}
+    advice_on: dict[int, list] = {}
+    for item in advise(result):
+        advice_on.setdefault(item.index, []).append(item)
     error = result.error if draft.blocks else None  # an empty model is a start, not an error
     error_index = getattr(error, "index", None) if error else None
 
@@ -365,7 +396,8 @@ def main() -> None:
     with editor:
         st.subheader(f"Blocks ({len(draft.blocks)})", anchor=False)
         if error is not None and (error_index is None or error_index >= len(draft.blocks)):
-            st.error(md_escape(getattr(error, "message", None) or error), icon=":material/error:")
+            message = str(getattr(error, "message", None) or error)
+            st.error(md_escape(fixes.in_words(message)), icon=":material/error:")
         if not draft.blocks:
             st.info(
                 "This model is empty. Add a block from the palette on the left, or start from "
@@ -381,6 +413,7 @@ def main() -> None:
                 reached=error_index is None or index < error_index,
                 earlier=draft.blocks[:index],
                 stem_of=stem_of,
+                advice=advice_on.get(index, ()),
             )
     with overview:
         st.subheader("Architecture", anchor=False)
@@ -389,7 +422,14 @@ def main() -> None:
         totals[1].metric("FLOPs per sample", count_text(result.flops))
         last = result.layers[-1].output_shape if result.layers else None
         totals[2].metric("Output", shape_text(last) if last is not None else "—")
-        if error is None and draft.blocks:
+        if error is None and draft.blocks and advice_on:
+            advised = ", ".join(str(i) for i in sorted(advice_on))
+            st.warning(
+                f"The model builds, but see the advice on block {advised}: it will not learn "
+                "what it seems to.",
+                icon=":material/lightbulb:",
+            )
+        elif error is None and draft.blocks:
             st.success("The model builds: every shape fits.", icon=":material/check_circle:")
         elif error is not None:
             where = f"block {error_index}" if error_index is not None else "the model"
@@ -401,10 +441,10 @@ def main() -> None:
             figures.architecture_figure(
                 diagram_blocks(draft, result), input_shape=facts.input_shape
             ),
-            key="build.diagram",
+            key=state.BUILD_DIAGRAM,
             config={"displayModeBar": False},
         )
-        st.dataframe(layer_table(result), hide_index=True, key="build.table")
+        st.dataframe(layer_table(result), hide_index=True, key=state.BUILD_TABLE)
         with st.expander("PyTorch code", icon=":material/code:"):
             code_view(result, error)
 
@@ -437,7 +477,7 @@ def code_view(result: Trace, error: StudioError | None) -> None:
         data=code,
         file_name=f"{result.name or 'model'}.py",
         mime="text/x-python",
-        key="build.code_download",
+        key=state.BUILD_CODE_DOWNLOAD,
         icon=":material/download:",
     )
     st.code(code, language="python")

@@ -68,3 +68,36 @@ def test_run_statuses_are_spelled_only_in_core_states():
         for line, word in status_literals(path)
     ]
     assert offenders == [], f"use core.states.RunStatus instead of these literals: {offenders}"
+
+
+WIDGET_KEY_FILES = [
+    *sorted((CORE.parent / "pages").glob("*.py")),
+    CORE.parent / "app" / "widgets.py",
+]
+
+
+def literal_widget_keys(path: Path) -> list[str]:
+    """`key="..."` or `key=f"..."` in a call: a session-state key spelled outside app/state.py."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [
+        f"{path.name}:{node.value.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.keyword)
+        and node.arg == "key"
+        and (
+            isinstance(node.value, ast.JoinedStr)
+            or (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str))
+        )
+    ]
+
+
+def test_widget_keys_come_from_app_state():
+    assert len(WIDGET_KEY_FILES) > 3  # the pages are really walked
+    offenders = [where for path in WIDGET_KEY_FILES for where in literal_widget_keys(path)]
+    assert offenders == [], f"name these widget keys in app/state.py: {offenders}"
+
+
+def test_the_widget_key_check_sees_literals(tmp_path):
+    sample = tmp_path / "page.py"
+    sample.write_text('st.button("a", key="x")\nst.button("b", key=f"y.{z}")\nsorted(k, key=len)\n')
+    assert len(literal_widget_keys(sample)) == 2

@@ -164,7 +164,7 @@ def positional_encoding(args: dict[str, Any], context: LayerContext) -> Construc
 
 @register(
     "Embedding",
-    family="Attention",
+    family="RNN",  # where a person looks for text input: with the sequence layers
     short="embed",
     params=(
         ParamSpec(

@@ -216,10 +216,19 @@ def add(args: dict[str, Any], context: LayerContext) -> Construct:
     first = context.shapes[0]
     for name, shape in zip(context.sources[1:], context.shapes[1:], strict=True):
         if shape != first:
+            fix = (
+                "change out_channels or strides, or put a 1x1 Conv2d or a Linear on the shortcut"
+            )
+            if len(shape) == len(first) >= 2 and shape[0] == first[0]:
+                # same channels, other sizes: an unpadded convolution shrank one branch
+                fix = (
+                    "only the sizes after the channels differ: a convolution without padding "
+                    'shrinks its input, so give the convolutions padding "same" (or the same '
+                    "padding and strides on both branches)"
+                )
             raise LayerProblem(
                 f"cannot add {fmt(first)} from {context.sources[0]!r} and {fmt(shape)} from "
-                f"{name!r}; Add needs identical shapes (change out_channels or strides, or put "
-                "a 1x1 Conv2d or a Linear on the shortcut)"
+                f"{name!r}; Add needs identical shapes ({fix})"
             )
     return Construct(Add, {}, elementwise=True)
 

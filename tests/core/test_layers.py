@@ -26,12 +26,11 @@ ISSUE_LAYERS = {
         "Dropout",
         "Dropout2d",
     ],
-    "RNN": ["RNN", "LSTM", "GRU", "SequencePool"],
+    "RNN": ["Embedding", "RNN", "LSTM", "GRU", "SequencePool"],
     "Attention": [
         "MultiheadAttention",
         "TransformerEncoderLayer",
         "PositionalEncoding",
-        "Embedding",
         "LayerNorm",
     ],
     "Common": [
@@ -250,3 +249,19 @@ def test_param_check_normalizes_and_explains():
         p.check(1.5)
     with pytest.raises(LayerProblem, match="true or false"):
         get_layer("Linear").param("bias").check("yes")
+
+
+def test_add_of_branches_that_differ_only_in_size_names_padding():
+    spec = {
+        "input_shape": [1, 8, 8],
+        "layers": [
+            {"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "id": "a"},
+            {"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "id": "b"},
+            {"type": "Add", "inputs": ["a", "b"]},
+        ],
+    }
+    message = str(trace(spec).error)
+    assert "(4, 6, 6)" in message and "(4, 4, 4)" in message and 'padding "same"' in message
+    spec["layers"][1]["out_channels"] = 8
+    spec["layers"][1]["padding"] = 1
+    assert "padding" not in str(trace(spec).error).split("identical shapes")[1]

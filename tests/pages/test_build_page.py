@@ -17,6 +17,12 @@ def card(at, uid):
     return at.container(key=f"card_{uid}")
 
 
+def inputs_box(at, uid):
+    """The block's "takes input from" box (its key follows the option labels)."""
+    prefix = state.block_key(uid, "inputs.")
+    return next(m for m in at.multiselect if m.key and m.key.startswith(prefix))
+
+
 def types(at) -> list[str]:
     return [b.type for b in blocks(at)]
 
@@ -94,7 +100,7 @@ def test_merge_blocks_take_inputs_from_earlier_blocks():
     first, _, third, add = (b.uid for b in blocks(at))
     at.text_input(key=f"b.{first}.p.padding").set_value("same").run()
     at.text_input(key=f"b.{third}.p.padding").set_value("same").run()
-    at.multiselect(key=f"b.{add}.inputs").set_value([first, third]).run()
+    inputs_box(at, add).set_value([first, third]).run()
     spec = spec_editor.to_spec(at.session_state[state.DRAFT])
     ids = [layer.get("id") for layer in spec["layers"]]
     assert ids[0] and ids[2] and spec["layers"][3]["inputs"] == [ids[0], ids[2]]
@@ -128,7 +134,7 @@ def test_import_refuses_bad_json_with_a_message_and_accepts_a_spec():
     )
     at.run()
     assert types(at) == ["Flatten", "Linear"]
-    assert any("Imported good.json" in s.value for s in at.success)
+    assert any("Imported good" in s.value for s in at.success)  # the name is markdown-escaped
 
 
 def test_save_a_version_and_reopen_it():
@@ -186,3 +192,100 @@ def test_a_text_model_on_a_text_dataset_takes_the_dataset_vocabulary(tmp_path):
     assert not at.error, [e.value for e in at.error]
     assert f"def __init__(self, vocab_size: int = {info.vocab_size}):" in code_of(at)
     assert not any("No vocabulary is known" in c.value for c in at.caption)
+
+
+def card_warnings(at, uid) -> list[str]:
+    return [w.value for w in card(at, uid).warning]
+
+
+def test_the_input_dataset_survives_a_page_switch_and_a_reload():
+    at = open_app()
+    at.selectbox(key=state.INPUT_SOURCE).set_value("mnist1d").run()
+    add_blocks(at, "Flatten", "Linear")
+    assert list(layer_table(at)["output shape"]) == ["40", "10"]
+    at.switch_page("../pages/train.py").run()
+    assert at.selectbox(key=state.TRAIN_DATASET).value == "mnist1d"  # Train offers it first
+    at.switch_page("../pages/build.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key=state.INPUT_SOURCE).value == "mnist1d"
+    assert not at.error and list(layer_table(at)["output shape"]) == ["40", "10"]
+    draft = at.query_params[state.QP_DRAFT]
+    draft = draft[0] if isinstance(draft, list) else draft
+    assert spec_editor.decode(draft)["dataset"] == "mnist1d"
+    reloaded = open_app(query_params={state.QP_DRAFT: draft})
+    assert reloaded.selectbox(key=state.INPUT_SOURCE).value == "mnist1d"
+    assert not reloaded.error
+
+
+def test_a_saved_version_keeps_its_dataset():
+    at = open_app()
+    at.selectbox(key=state.INPUT_SOURCE).set_value("mnist1d").run()
+    add_blocks(at, "Flatten", "Linear")
+    at.text_input(key=state.SAVE_NAME).set_value("signal").run()
+    at.button(key=state.BUILD_SAVE).click().run()
+    assert runs.get_spec("signal").spec["dataset"] == "mnist1d"
+    at.button(key=state.BUILD_NEW).click().run()
+    at.selectbox(key=state.INPUT_SOURCE).set_value("digits").run()
+    at.selectbox(key=state.SAVED_CHOICE).set_value(("signal", 1)).run()
+    at.button(key=state.BUILD_OPEN).click().run()
+    assert at.selectbox(key=state.INPUT_SOURCE).value == "mnist1d"
+
+
+def test_the_save_name_is_never_empty_after_streamlit_drops_the_box():
+    at = add_blocks(open_app(), "Flatten", "Linear")
+    name = at.session_state[state.DRAFT].name
+    at.switch_page("../pages/train.py").run()  # the Build widgets' values are dropped here
+    at.switch_page("../pages/build.py").run()
+    assert at.text_input(key=state.SAVE_NAME).value == name
+    at.button(key=state.BUILD_SAVE).click().run()
+    assert any("version 1" in s.value for s in at.success), [e.value for e in at.error]
+    assert runs.get_spec(name).version == 1
+
+
+def test_a_gru_reading_one_step_is_advised_and_the_button_permutes_its_input():
+    at = open_app()
+    at.selectbox(key=state.INPUT_SOURCE).set_value("mnist1d").run()
+    add_blocks(at, "GRU", "SequencePool", "Linear")
+    gru = blocks(at)[0].uid
+    (advice,) = card_warnings(at, gru)
+    assert "length 1" in advice and "Permute" in advice
+    assert not any("every shape fits" in s.value for s in at.success)
+    at.button(key=state.block_advice_key(gru, 0)).click().run()
+    assert types(at) == ["Permute", "GRU", "SequencePool", "Linear"]
+    assert blocks(at)[0].layer["dims"] == [1, 0]
+    assert card_warnings(at, gru) == []
+    assert list(layer_table(at)["output shape"])[:2] == ["40×1", "40×64"]
+    assert any("every shape fits" in s.value for s in at.success)
+
+
+def test_an_error_says_its_fix_in_words_and_offers_it_as_a_button():
+    at = add_blocks(open_app(), "Conv2d", "Linear")
+    linear = blocks(at)[1].uid
+    (message,) = [e.value for e in card(at, linear).error]
+    assert "Flatten block before it" in message and '{"type"' not in message
+    at.button(key=state.block_advice_key(linear, 0)).click().run()
+    assert types(at) == ["Conv2d", "Flatten", "Linear"]
+    assert not at.error
+
+
+def test_a_merge_without_inputs_says_where_to_choose_them():
+    at = add_blocks(open_app(), "Conv2d", "Add")
+    add = blocks(at)[1].uid
+    (message,) = [e.value for e in card(at, add).error]
+    assert "takes input from" in message and '"inputs"' not in message
+
+
+def test_a_stale_label_from_the_browser_maps_back_to_its_block():
+    labels = {"u1": "1. ReLU (relu1)", "u2": "2. Conv2d"}
+    assert spec_editor.chosen_uids(["u1", "2. Conv2d"], labels) == ["u1", "u2"]
+    assert spec_editor.chosen_uids(["1. ReLU", "u2"], labels) == ["u2"]  # renamed: dropped
+    renamed = {**labels, "u1": "1. ReLU"}
+    assert spec_editor.options_signature(labels) != spec_editor.options_signature(renamed)
+
+
+def test_embedding_sits_with_the_sequence_layers_in_the_palette():
+    at = open_app()
+    families = {e.label.split(" ")[0]: e for e in at.sidebar.expander}
+    assert "text" in families["RNN"].label
+    assert [b.label for b in families["RNN"].button][0] == "Embedding"
+    assert "Embedding" not in [b.label for b in families["Attention"].button]
