@@ -303,7 +303,7 @@ def feature_bars_figure(
     order = np.argsort(-np.abs(scores), kind="stable")
     fig = go.Figure(
         go.Bar(
-            x=scores[order],
+            x=scores[order].tolist(),
             y=[labels[i] for i in order],
             orientation="h",
             marker={"color": np.where(scores[order] >= 0, TOWARDS, AWAY).tolist()},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import figures, run_view, spec_editor, state
+from app import explain_models, figures, run_view, spec_editor, state
 from app import live as live_curves
 from app.plain_text import md_escape
 from core import metric_catalog as catalog
@@ -125,6 +125,8 @@ def detail(all_runs: list) -> None:
         icon=":material/play_circle:",
         query_params={state.QP_RUN: str(run.id)},
     )
+    if run.epoch > 0:  # a trained run: load it for Explain now, before anyone asks
+        explain_models.prepare(run.id, run.step)
     if any(p.endswith("explain.py") for p in _page_paths()):
         actions[2].page_link(
             state.PAGE_EXPLAIN,
