@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 
 from app import state
+from app.fixes import in_words
 from app.formatting import count_text, shape_text
 from core import builder
 from core.builder import Trace
@@ -28,14 +29,14 @@ class FitCheck:
 
 def fit_message(traced: Trace, info: DatasetInfo) -> str:
     """One sentence: the size and output of a model that fits, or the failing layer's error,
-    which already names the layer (index, type, id) once."""
+    which already names the layer (index, type, id) once, its fix said in words as on Build."""
     if traced.ok:
         shape = shape_text(traced.output_shape) if traced.output_shape else "?"
         return (
             f"The model fits {info.name}: {count_text(traced.params)} parameters, "
             f"output {shape} for {info.num_classes} classes."
         )
-    return str(traced.error or "the model cannot be built for this dataset")
+    return in_words(str(traced.error or "the model cannot be built for this dataset"))
 
 
 def check_fit(spec: dict, info: DatasetInfo) -> FitCheck:
