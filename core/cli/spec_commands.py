@@ -112,10 +112,19 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         # with a dataset: ready to train on it, as `studio train` requires
         traced = trace(spec, facts, finished=bool(args.dataset))
+    from core.advice import advise
+
+    advice = advise(traced) if traced.layers else []
     if args.json:
-        print(compact_json(traced.to_dict()))
+        document = traced.to_dict()
+        document["advice"] = [
+            {"index": a.index, "type": a.layer_type, "message": a.message} for a in advice
+        ]
+        print(compact_json(document))
     elif traced.layers or traced.ok or (traced.error and traced.error.index is not None):
         print(format_table(traced))  # a problem with the document itself has no table
+    for item in [] if args.json else advice:  # valid models that will not learn as meant
+        print(f"advice: layer {item.index} {item.layer_type}: {item.message}", file=sys.stderr)
     if not traced.ok:
         print(f"error: {traced.error}", file=sys.stderr)
         return 1

@@ -113,6 +113,19 @@ def test_check_with_a_dataset_refuses_a_model_training_would_refuse(tmp_path, ca
     assert main(["check", str(path), "--input-shape", "1,8,8"]) == 0  # no data: still assembling
 
 
+def test_check_advises_on_a_model_that_builds_but_will_not_learn_as_meant(tmp_path, capsys):
+    path = tmp_path / "gru.json"
+    layers = [{"type": "GRU", "hidden_size": 8}, {"type": "SequencePool"}, {"type": "Linear"}]
+    path.write_text(json.dumps({"layers": layers}))
+    assert main(["check", str(path), "--dataset", "mnist1d"]) == 0  # valid, so exit 0
+    err = capsys.readouterr().err
+    assert "advice: layer 0 GRU: it reads a sequence of length 1" in err, err
+    assert "Permute with dims [1, 0]" in err
+    assert main(["check", str(path), "--dataset", "mnist1d", "--json"]) == 0
+    advice = json.loads(capsys.readouterr().out)["advice"]
+    assert [(a["index"], a["type"]) for a in advice] == [(0, "GRU")]
+
+
 def test_check_explains_missing_shape_and_classes(tmp_path, capsys):
     path = tmp_path / "no-shape.json"
     path.write_text(json.dumps({"layers": [{"type": "Flatten"}, {"type": "Linear"}]}))
