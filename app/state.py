@@ -79,6 +79,7 @@ def block_advice_key(uid: str, number: int) -> str:
     """The button that applies the `number`th suggested fix on block `uid`."""
     return block_key(uid, f"fix.{number}")
 
+
 # ---- Data ------------------------------------------------------------------------------------
 DATA_CHOICE = "data.dataset"
 UPLOAD_KIND = "data.upload_kind"
@@ -167,6 +168,7 @@ def explain_figure_key(method: str) -> str:
 
 def explain_attention_key(layer: str) -> str:
     return f"explain.attention.{layer}"
+
 
 # ---- pages, as st.switch_page / st.page_link want them (relative to app/main.py) -------------
 PAGE_BUILD = "../pages/build.py"

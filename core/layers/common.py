@@ -216,9 +216,7 @@ def add(args: dict[str, Any], context: LayerContext) -> Construct:
     first = context.shapes[0]
     for name, shape in zip(context.sources[1:], context.shapes[1:], strict=True):
         if shape != first:
-            fix = (
-                "change out_channels or strides, or put a 1x1 Conv2d or a Linear on the shortcut"
-            )
+            fix = "change out_channels or strides, or put a 1x1 Conv2d or a Linear on the shortcut"
             if len(shape) == len(first) >= 2 and shape[0] == first[0]:
                 # same channels, other sizes: an unpadded convolution shrank one branch
                 fix = (

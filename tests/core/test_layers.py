@@ -142,7 +142,9 @@ def test_schema_is_complete_enough_for_forms(name):
         elif param.default is not None:
             # an optional default passes its own check unchanged (lists come back as tuples)
             default = param.default
-            assert param.check(default) == (tuple(default) if isinstance(default, list) else default)
+            assert param.check(default) == (
+                tuple(default) if isinstance(default, list) else default
+            )
         if param.minimum is not None and param.maximum is not None:
             assert param.minimum <= param.maximum
 
