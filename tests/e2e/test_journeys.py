@@ -7,6 +7,7 @@ import functools
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from core import runs
 from core.data import list_datasets
@@ -79,6 +80,14 @@ def test_train_settings_survive_a_page_switch_and_a_reload(browser_page, studio)
     page.get_by_text("Launch a run to watch it here").wait_for()
 
 
+def choose_kind(page, label: str) -> None:
+    """Click an upload kind once the page has settled: while Streamlit reruns, the radio it is
+    replacing may still be on the page beside the new one."""
+    option = page.get_by_test_id("stRadioGroup").get_by_text(label, exact=True)
+    expect(option).to_have_count(1, timeout=30_000)
+    option.click()
+
+
 def test_the_upload_panel_stays_open_and_starts_clean_after_an_upload(
     browser_page, studio, tmp_path: Path
 ):
@@ -90,7 +99,7 @@ def test_the_upload_panel_stays_open_and_starts_clean_after_an_upload(
     page.get_by_text("Upload a dataset").click()
     add = page.get_by_role("button", name="Add dataset")
     add.wait_for()
-    page.get_by_test_id("stRadioGroup").get_by_text("Table (CSV)").click()
+    choose_kind(page, "Table (CSV)")
     page.locator("input[type=file]").set_input_files(str(first))
     page.get_by_text("first.csv").wait_for()
     name = page.get_by_role("textbox", name="Name")
@@ -100,9 +109,9 @@ def test_the_upload_panel_stays_open_and_starts_clean_after_an_upload(
     page.get_by_text("Added “first”").wait_for()
 
     # a change inside the panel after the upload: the panel stays open, the form is clean
-    page.get_by_test_id("stRadioGroup").get_by_text("Text (CSV)").click()
+    choose_kind(page, "Text (CSV)")
     page.get_by_text("One row per sample: a text column").wait_for()
-    page.get_by_test_id("stRadioGroup").get_by_text("Table (CSV)").click()
+    choose_kind(page, "Table (CSV)")
     page.get_by_text("One row per sample; a label column").wait_for()
     assert add.is_visible() and name.input_value() == ""
     page.locator("input[type=file]").set_input_files(str(second))
