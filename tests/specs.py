@@ -14,4 +14,17 @@ DIGITS_CNN = {
         {"type": "Linear"},
     ],
 }
+# half as wide: the worker tests train it many times
+NARROW_DIGITS_CNN = {
+    "name": "digits-cnn",
+    "layers": [
+        {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1},
+        {"type": "ReLU"},
+        {"type": "MaxPool2d", "kernel_size": 2},
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 32},
+        {"type": "ReLU"},
+        {"type": "Linear"},
+    ],
+}
 TINY_MLP = {"name": "tiny", "layers": [{"type": "Flatten"}, {"type": "Linear"}]}

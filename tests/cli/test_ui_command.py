@@ -18,21 +18,10 @@ from core.cli.ui_commands import config_options, streamlit_command
 from core.worker import process_alive
 from tests.conftest import REPO
 from tests.polling import wait_for
+from tests.specs import NARROW_DIGITS_CNN
 from tests.studio_ui import StudioUI
 
 STUDIO = Path(sys.executable).with_name("studio")  # the console script, as a person runs it
-NARROW_DIGITS_CNN = {
-    "name": "digits-cnn",
-    "layers": [
-        {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1},
-        {"type": "ReLU"},
-        {"type": "MaxPool2d", "kernel_size": 2},
-        {"type": "Flatten"},
-        {"type": "Linear", "out_features": 32},
-        {"type": "ReLU"},
-        {"type": "Linear"},
-    ],
-}
 
 
 def flags(command: list[str]) -> dict[str, str]:

@@ -18,22 +18,9 @@ from core.store import db
 from core.store import repository as repo
 from tests.conftest import REPO
 from tests.polling import wait_for
-from tests.specs import TINY_MLP
+from tests.specs import NARROW_DIGITS_CNN, TINY_MLP
 
 T = TypeVar("T")
-
-NARROW_DIGITS_CNN = {
-    "name": "digits-cnn",
-    "layers": [
-        {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1},
-        {"type": "ReLU"},
-        {"type": "MaxPool2d", "kernel_size": 2},
-        {"type": "Flatten"},
-        {"type": "Linear", "out_features": 32},
-        {"type": "ReLU"},
-        {"type": "Linear"},
-    ],
-}
 
 
 class Worker:
