@@ -88,6 +88,27 @@ def choose_kind(page, label: str) -> None:
     option.click()
 
 
+def click_until_shown(page, button, text: str, *, timeout: float = 90.0) -> None:
+    """Click `button` until `text` shows. A click that lands while Streamlit reruns for the
+    previous change (a name committed with Enter) can be dropped by the browser: click again
+    only once the app is idle and the text has still not come."""
+    shown = page.get_by_text(text)
+    status = page.get_by_test_id("stStatusWidget")
+    idle_polls = [0]
+
+    def arrived() -> bool:
+        if shown.is_visible():
+            return True
+        idle_polls[0] = 0 if status.is_visible() else idle_polls[0] + 1
+        if idle_polls[0] >= 2:  # idle for two polls in a row and nothing came: the click was lost
+            idle_polls[0] = 0
+            button.click()
+        return False
+
+    button.click()
+    wait_for(arrived, timeout=timeout, every=2.0, what=f"{text!r} after clicking")
+
+
 def test_the_upload_panel_stays_open_and_starts_clean_after_an_upload(
     browser_page, studio, tmp_path: Path
 ):
@@ -105,8 +126,7 @@ def test_the_upload_panel_stays_open_and_starts_clean_after_an_upload(
     name = page.get_by_role("textbox", name="Name")
     name.fill("first")
     name.press("Enter")
-    add.click()
-    page.get_by_text("Added “first”").wait_for()
+    click_until_shown(page, add, "Added “first”")
 
     # a change inside the panel after the upload: the panel stays open, the form is clean
     choose_kind(page, "Text (CSV)")
@@ -116,6 +136,5 @@ def test_the_upload_panel_stays_open_and_starts_clean_after_an_upload(
     assert add.is_visible() and name.input_value() == ""
     page.locator("input[type=file]").set_input_files(str(second))
     page.get_by_text("second.csv").wait_for()
-    add.click()
-    page.get_by_text("Added “second”").wait_for()
+    click_until_shown(page, add, "Added “second”")
     assert {"first", "second"} <= {info.name for info in list_datasets()}
