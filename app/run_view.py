@@ -116,11 +116,45 @@ def runs_table_rows(all_runs: Sequence[RunView]) -> list[dict[str, Any]]:
                 "test accuracy": metrics.get(catalog.TEST_ACCURACY),
                 "duration": duration_text(result.get("duration_s")),
                 "device": run.device or "—",
+                "from": origin_text(run) or "",
                 "note": "did not learn: loss at chance" if chance_verdict(run, None) else "",
                 "created": run.created,
             }
         )
     return rows
+
+
+ORIGIN_WORDS = {
+    "init-from": "started from the weights of",
+    "compress": "compressed from",
+    "sweep": "a sweep trial; base model from",
+}
+
+
+def origin_text(run: RunView) -> str | None:
+    """Where a run came from, in words ("compressed from run 4"); None for a run from scratch."""
+    origin = run.origin or {}
+    if run.parent_run_id is None:
+        if origin.get("kind") == "sweep":
+            return f"trial {origin.get('trial', '?')} of sweep {origin.get('sweep_id', '?')}"
+        return None
+    words = ORIGIN_WORDS.get(str(origin.get("kind")), "started from")
+    return f"{words} run {run.parent_run_id}"
+
+
+def lineage_text(run: RunView, children: Sequence[RunView]) -> str | None:
+    """The run's parent and children in one sentence for the run's detail; None when neither."""
+    parts = []
+    origin = origin_text(run)
+    if origin:
+        parts.append(origin[0].upper() + origin[1:])
+    if children:
+        named = ", ".join(
+            f"run {child.id} ({(child.origin or {}).get('kind', 'started from it')})"
+            for child in children
+        )
+        parts.append(f"Runs started from this one: {named}")
+    return ". ".join(parts) + "." if parts else None
 
 
 def run_label(run: RunView) -> str:

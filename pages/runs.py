@@ -156,6 +156,7 @@ def detail(all_runs: list) -> None:
             )
             no.button("Cancel", key=state.RUNS_DELETE_CANCEL, on_click=cancel_delete)
     st.caption("Settings: " + md_escape(run_view.settings_text(run.settings)))
+    lineage(run, by_id)
     if run.status == RunStatus.FAILED and run.error:
         st.error(md_escape(run.error))
     verdict = chance_verdict(run)
@@ -183,6 +184,28 @@ def detail(all_runs: list) -> None:
         key=state.RUNS_PER_CLASS,
         config={"displayModeBar": False},
     )
+
+
+def lineage(run, by_id: dict) -> None:
+    """The run it started from and the runs started from it, each a link to its detail."""
+    children = runs.children_of(run.id)
+    text = run_view.lineage_text(run, children)
+    if text is None:
+        return
+    st.caption(":material/account_tree: " + md_escape(text))
+    related = ([run.parent_run_id] if run.parent_run_id is not None else []) + [
+        child.id for child in children
+    ]
+    links = st.columns(min(len(related), 6))
+    for column, related_id in zip(links, related[:6], strict=False):
+        if related_id in by_id:
+            column.page_link(
+                state.PAGE_RUNS,
+                label=f"Open run {related_id}",
+                query_params={state.QP_RUN: str(related_id)},
+            )
+        else:
+            column.caption(f"run {related_id} was deleted")
 
 
 def _page_paths() -> list[str]:

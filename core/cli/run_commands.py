@@ -202,6 +202,9 @@ def _status(run_id: int) -> dict[str, Any]:
         "spec_name": run.spec_name,
         "device": run.device,
         "worker_id": run.worker_id,
+        "parent_run_id": run.parent_run_id,
+        "origin": run.origin,
+        "children": [child.id for child in runs.children_of(run.id)],
     }
 
 
@@ -220,6 +223,11 @@ def status_command(args: argparse.Namespace) -> int:
         print(f"  {name}: {_format_metric(name, value)}")
     if status["error"]:
         print(f"  error: {status['error']}")
+    if status["parent_run_id"] is not None:
+        kind = (status["origin"] or {}).get("kind", "started")
+        print(f"  from run {status['parent_run_id']} ({kind})")
+    if status["children"]:
+        print("  runs started from it: " + ", ".join(map(str, status["children"])))
     return 0
 
 
@@ -281,6 +289,8 @@ def runs_command(args: argparse.Namespace) -> int:
                     "metrics": (run.result or {}).get("metrics", {}),
                     "error": run.error,
                     "created": run.created.isoformat(),
+                    "parent_run_id": run.parent_run_id,
+                    "origin_kind": (run.origin or {}).get("kind"),
                 }
                 for run in listed
             ]

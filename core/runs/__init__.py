@@ -22,6 +22,7 @@ from core.runs.control import (
 )
 from core.runs.models import load_run_model, run_facts
 from core.runs.reading import (
+    children_of,
     get_run,
     latest_metrics,
     list_checkpoints,
@@ -51,6 +52,7 @@ from core.runs.views import (
 from core.runs.workers import ensure_local_worker, list_workers
 
 __all__ = [
+    "children_of",
     "ACTIVE_STATUSES",
     "RUN_STATUSES",
     "TRAIN_JSON_METRICS",

@@ -33,6 +33,12 @@ def get_run(run_id: int) -> RunView:
     return _run_view(row)
 
 
+def children_of(run_id: int) -> list[RunView]:
+    """Runs started from `run_id` (fine-tunes, compressions, `--init-from`), oldest first."""
+    rows = db.call(repo.child_runs, run_id=int(run_id), readonly=True)
+    return [_run_view(row) for row in rows]
+
+
 def latest_metrics(run_id: int) -> dict[str, float]:
     """The last recorded value of each metric name."""
     return db.call(repo.latest_metrics, run_id=int(run_id), readonly=True)

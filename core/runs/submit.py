@@ -64,9 +64,12 @@ def submit_run(
     config: TrainConfig | dict | None = None,
     spec_name: str | None = None,
     checked: Trace | None = None,
+    parent_run_id: int | None = None,
+    origin: dict | None = None,
 ) -> int:
     """Validate settings and spec against the dataset, then queue the run; nothing is queued on
-    error (SettingsError, SpecError, DataError). `checked`: see `check_launch`."""
+    error (SettingsError, SpecError, DataError). `checked`: see `check_launch`. `parent_run_id`
+    and `origin` record the run it starts from and how (see `check_lineage`)."""
     from core.data import describe_dataset
     from core.train import TrainConfig
 
@@ -80,14 +83,37 @@ def submit_run(
     )
     _check_device_somewhere(settings.device)
     check_launch(spec, info.facts, checked=checked)
+    check_lineage(parent_run_id, origin)
     run = db.call(
         repo.create_run,
         spec=spec,
         dataset=dataset,
         settings=settings.to_dict(),
         spec_name=_spec_name(spec, spec_name),
+        parent_run_id=parent_run_id,
+        origin=origin,
     )
     return run.id
+
+
+def check_lineage(parent_run_id: int | None, origin: dict | None) -> None:
+    """The parent must exist and `origin` must say how the run came from it: a JSON-able dict
+    with a "kind" (e.g. "init-from", "compress", "sweep"); SettingsError otherwise."""
+    import json
+
+    if parent_run_id is not None:
+        get_run(parent_run_id)  # NotFoundError naming the run
+    if origin is None:
+        return
+    if not isinstance(origin, dict) or not isinstance(origin.get("kind"), str):
+        raise SettingsError(
+            f'origin must be a dict with a "kind" string, e.g. {{"kind": "init-from"}}; '
+            f"got {origin!r:.80}"
+        )
+    try:
+        json.dumps(origin)
+    except (TypeError, ValueError) as error:
+        raise SettingsError(f"origin must be JSON-serialisable: {error}") from None
 
 
 def _check_device_somewhere(device: str) -> None:
@@ -116,6 +142,8 @@ def train_run_foreground(
     spec_name: str | None = None,
     progress: ProgressFn | None = None,
     interrupted: threading.Event | None = None,
+    parent_run_id: int | None = None,
+    origin: dict | None = None,
 ) -> dict:
     """Record a run and train it in this process through the worker's own code; returns the
     `studio train --json` result dict. Setting `interrupted` pauses the run at the next step
@@ -132,6 +160,7 @@ def train_run_foreground(
         has_validation=len(data.val) > 0,
     )
     checked = check_launch(spec, data.facts)
+    check_lineage(parent_run_id, origin)
     worker_id = worker.new_worker_id("foreground")
     db.call(
         repo.register_worker,
@@ -150,6 +179,8 @@ def train_run_foreground(
             spec_name=_spec_name(spec, spec_name),
             status=RunStatus.RUNNING,
             worker_id=worker_id,
+            parent_run_id=parent_run_id,
+            origin=origin,
         )
         with worker.Heartbeat(worker_id, interval_s=get_settings().heartbeat_s):
             worker.execute_run(

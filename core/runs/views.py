@@ -37,6 +37,8 @@ class RunView:
     total_steps: int | None
     attempts: int  # how many times a worker claimed it; a change means metrics were rewound
     result: dict = field(default_factory=dict)  # final metrics + confusion_matrix, FitResult info
+    parent_run_id: int | None = None  # the run it started from (fine-tune, compression, init)
+    origin: dict | None = None  # how it came to be: {"kind": "init-from" | "compress" | ...}
 
     @property
     def progress(self) -> float:
@@ -133,6 +135,8 @@ def _run_view(row: Run) -> RunView:
         total_steps=row.total_steps,
         attempts=row.attempts,
         result=row.result or {},
+        parent_run_id=row.parent_run_id,
+        origin=row.origin,
     )
 
 

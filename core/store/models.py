@@ -105,6 +105,10 @@ class Run(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # final metrics, confusion matrix
     # each time its worker died under it: [{"worker", "step", "at"}]; capped by max_run_attempts
     recoveries: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # lineage: the run this one started from (no foreign key: a deleted parent leaves the id,
+    # which the Runs page shows as "deleted") and how, {"kind": "init-from" | "compress" | ...}
+    parent_run_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    origin: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Metric(Base):

@@ -98,8 +98,11 @@ def create_run(
     status: RunStatus = RunStatus.QUEUED,
     worker_id: str | None = None,
     device: str | None = None,
+    parent_run_id: int | None = None,
+    origin: dict[str, Any] | None = None,
 ) -> Run:
-    """A new run; queued for the workers, or already running for a foreground worker."""
+    """A new run; queued for the workers, or already running for a foreground worker.
+    `parent_run_id` and `origin` record the run it started from and how (lineage)."""
     now = utcnow()
     running = status == RunStatus.RUNNING
     row = Run(
@@ -116,6 +119,8 @@ def create_run(
         heartbeat=now if running else None,
         epoch=0,
         step=0,
+        parent_run_id=parent_run_id,
+        origin=origin,
     )
     session.add(row)
     session.flush()
@@ -135,6 +140,12 @@ def list_runs(
         query = query.where(Run.status.in_(statuses))
     if limit:
         query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def child_runs(*, session: Session, run_id: int) -> list[Run]:
+    """Runs started from `run_id`, oldest first."""
+    query = select(Run).where(Run.parent_run_id == run_id).order_by(Run.id)
     return list(session.scalars(query))
 
 
