@@ -47,3 +47,12 @@ class NotFoundError(StudioError):
 
 class ExplainError(StudioError):
     """An explanation that cannot be computed for this model or sample."""
+
+
+class CompressError(StudioError):
+    """A compression that cannot be done: a bad ratio, a run without a checkpoint, a layer
+    that cannot be pruned as asked."""
+
+
+class ExportError(StudioError):
+    """A model that cannot be exported, or whose exported file does not answer as it does."""
