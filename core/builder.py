@@ -374,6 +374,18 @@ class SpecModel(nn.Module):
             self.add_module(step.name, step.construct.cls(**step.construct.kwargs))
         self._plan = [(s.name, tuple(s.sources), s.construct.tuple_output) for s in traced.steps]
         self._output = traced.output
+        # blocks the spec marks "frozen": no gradient, left out of the optimizer, and kept in
+        # eval mode (BatchNorm statistics and dropout) even while the model trains
+        layers = (self.spec or {}).get("layers", [])
+        self.frozen_blocks = tuple(s.name for s in traced.steps if layers[s.index].get("frozen"))
+        for name in self.frozen_blocks:
+            self._modules[name].requires_grad_(False)
+
+    def train(self, mode: bool = True) -> SpecModel:
+        super().train(mode)
+        for name in self.frozen_blocks:
+            self._modules[name].eval()
+        return self
 
     @property
     def input_shape(self) -> tuple[int, ...]:

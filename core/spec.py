@@ -30,7 +30,9 @@ from core.limits import check_spec_limits, text_depth, too_deep, too_large
 
 INPUT = "input"  # the reserved id (and value name) of the model input
 CONTRACT_KEYS = ("name", "input_shape", "layers")
-LAYER_KEYS = ("type", "id", "inputs")  # every other key of a layer is an argument
+# every other key of a layer is an argument; "frozen" (an extension: its weights stay as
+# loaded during training) is validated in read_header
+LAYER_KEYS = ("type", "id", "inputs", "frozen")
 # names a layer attribute may not take: they belong to nn.Module, SpecModel or generated code
 RESERVED_NAMES = (
     frozenset(dir(nn.Module))
@@ -44,6 +46,7 @@ RESERVED_NAMES = (
         "output_shape",
         "record_attention",
         "attention_maps",
+        "frozen_blocks",
         "x",
         "x_in",
         "self",
@@ -332,6 +335,10 @@ def read_header(
                 'the id "input" is reserved for the model input; choose another id',
             ),
         )
+    frozen = layer.get("frozen", False)
+    if not isinstance(frozen, bool):
+        message = f'"frozen" must be true or false, not {json.dumps(frozen, default=str)}'
+        return layer_type, layer_id, None, layer_error(index, layer_type, layer_id, message)
     inputs = layer.get("inputs")
     if inputs is None:
         return layer_type, layer_id, None, None
@@ -469,6 +476,8 @@ def validate_spec(spec: dict[str, Any]) -> dict[str, Any]:
                 [layer["inputs"]] if isinstance(layer["inputs"], str) else list(layer["inputs"])
             )
         entry.update({k: list(v) if isinstance(v, tuple) else v for k, v in args.items()})
+        if layer.get("frozen"):
+            entry["frozen"] = True
         normalized_layers.append(entry)
     result = copy.deepcopy(document.extra)
     result["name"] = document.name

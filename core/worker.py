@@ -284,8 +284,11 @@ def execute_run(
     again."""
     from core.builder import build_model, model_from_trace
     from core.data import load_dataset
+    from core.sweeps.pruning import trial_callbacks
     from core.train import TrainConfig, fit, seed_everything
     from core.train.devices import resolve_device
+    from core.train.feature_cache import with_feature_cache
+    from core.train.transfer import initial_state
 
     run = db.call(repo.get_run, run_id=run_id, readonly=True)
     if run is None:
@@ -299,6 +302,9 @@ def execute_run(
         seed_everything(config.seed)  # same seed, same initial weights
         model = model_from_trace(checked) if checked else build_model(run.spec, data.facts)
         resume, elapsed_before = _resume_state(run_id)
+        # a fresh run starts from its origin's weights (TRANSFER); a resumed one from its own
+        init = None if resume is not None else initial_state(run.origin, model)
+        model, data, cache = with_feature_cache(model, data, config)
         recorder = RunRecorder(
             run_id,
             worker_id=worker_id,
@@ -306,7 +312,8 @@ def execute_run(
             progress=progress,
             elapsed_before_s=elapsed_before,
         )
-        outcome = fit(model, data, config, callbacks=[recorder], resume=resume)
+        sweep_trial = trial_callbacks(run)  # a sweep's trial: report each epoch, maybe prune
+        outcome = fit(model, data, config, callbacks=[recorder, *sweep_trial], resume=resume)
     except StudioError as error:
         return _close(run_id, worker_id, RunStatus.FAILED, error=str(error))
     except Exception as error:
@@ -321,6 +328,10 @@ def execute_run(
         log.warning("run %d was taken over by another worker; dropping this attempt", run_id)
         return "lost"
     result = _result(outcome, duration_s=recorder.elapsed_s())
+    if init is not None:
+        result["init"] = init.to_dict()  # train --json's "init"
+    if cache is not None:
+        result["feature_cache"] = cache  # the body's features were computed once
     status = finished_status(outcome.status, release_status if interrupted.is_set() else None)
     return _close(
         run_id,
@@ -495,6 +506,9 @@ def run_worker(
     trained = 0
     reclaim_stale_runs()  # at once on start; then on every heartbeat, even while training
     duties = periodic_duties(stop, stop_with=stop_with)
+    from core.sweeps.queue import IdleSweeps
+
+    idle_sweeps = IdleSweeps(worker_id)  # an idle worker queues the next trials of sweeps
     with (
         GracefulSignals(stop),
         Heartbeat(worker_id, interval_s=settings.heartbeat_s, after_beat=duties),
@@ -503,6 +517,8 @@ def run_worker(
             while not stop.is_set() and (max_runs is None or trained < max_runs):
                 run = call_patiently(repo.claim_next_run, stop=stop, worker_id=worker_id)
                 if run is None:
+                    if idle_sweeps():
+                        continue  # new sweep trials are queued: claim one at once
                     if once:
                         break
                     stop.wait(poll_s)

@@ -29,6 +29,8 @@ ADVANCED_FIELDS = (
     "grad_clip",
     "early_stopping_patience",
     "log_every",
+    "freeze_epochs",
+    "body_lr_factor",
 )
 GUARD_S = 10.0  # the same launch again within this many seconds is a double click
 

@@ -87,7 +87,26 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, metavar="NAME", help="dataset name")
     parser.add_argument("--name", help="a name for the run's spec (default: the spec's name)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--init-from",
+        type=int,
+        metavar="RUN_ID",
+        help="start from that run's weights: every layer whose name and shape match is copied, "
+        "the rest start fresh (the plan is printed before training)",
+    )
     add_setting_flags(parser)  # every TrainConfig setting, generated from its schema
+
+
+def _lineage(args: argparse.Namespace, spec: dict[str, Any]) -> dict[str, Any]:
+    """parent_run_id and origin for `--init-from RUN_ID`, after printing (to stderr) which
+    layers that run's weights fill, which start fresh and which are skipped and why."""
+    if args.init_from is None:
+        return {}
+    from core.train.transfer import init_origin, preview_init
+
+    report = preview_init(spec, args.dataset, args.init_from)
+    print(f"initial weights {report.sentence()}", file=sys.stderr)
+    return {"parent_run_id": args.init_from, "origin": init_origin(args.init_from)}
 
 
 def _print_json(value: Any) -> None:
@@ -121,6 +140,7 @@ def train_command(args: argparse.Namespace) -> int:
             spec_name=args.name,
             progress=progress,
             interrupted=interrupted,
+            **_lineage(args, spec),
         )
     if bar is not None:
         bar.close(_summary_note(result), done=result["steps"] or 0)
@@ -172,11 +192,13 @@ def submit_command(args: argparse.Namespace) -> int:
     from core import runs
     from core.spec import load_spec
 
+    spec = load_spec(args.spec)
     run_id = runs.submit_run(
-        spec=load_spec(args.spec),
+        spec=spec,
         dataset=args.dataset,
         config=settings_from_args(args),
         spec_name=args.name,
+        **_lineage(args, spec),
     )
     if args.json:
         _print_json({"run_id": run_id})

@@ -4,6 +4,7 @@
 """
 
 from core.layers import attention, cnn, common, rnn  # noqa: F401  (registration)
+from core.layers import backbone  # noqa: F401, I001  (registration; after the CNN family)
 from core.layers.registry import (
     FAMILIES,
     KINDS,

@@ -214,4 +214,5 @@ def run_result(run: RunView) -> dict[str, Any]:
         "error": run.error,
         "device": run.device,
         "confusion_matrix": result.get("confusion_matrix"),
+        **({"init": result["init"]} if result.get("init") else {}),  # started from weights
     }

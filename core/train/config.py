@@ -195,6 +195,23 @@ class TrainConfig:
     log_every: int = _setting(
         25, "int", "steps between recorded training-loss points", minimum=1
     )  # one host sync per 25 steps costs nothing measurable and still draws a smooth curve
+    # fine-tuning (fastai's fine_tune): the body is every block before the model's last
+    # (the head); blocks the spec marks "frozen" stay frozen whatever these say
+    freeze_epochs: int = _setting(
+        0,
+        "int",
+        "epochs to train only the head (body frozen) before unfreezing everything; 0 = none",
+        minimum=0,
+    )
+    body_lr_factor: float = _setting(
+        1.0,
+        "float",
+        "the body's learning rate is lr times this (discriminative learning rates; e.g. 0.1 "
+        "when fine-tuning pretrained weights)",
+        minimum=0.0,
+        maximum=1.0,
+        exclusive_minimum=True,
+    )
 
     def __post_init__(self) -> None:
         fields = dataclasses.fields(self)

@@ -86,6 +86,7 @@ SAMPLES: dict[str, tuple[tuple[int, ...], dict, list[dict]]] = {
     "Tanh": (SIGNAL, {}, []),
     "Sigmoid": (SIGNAL, {}, []),
     "Identity": (SIGNAL, {}, []),
+    "Backbone": (IMAGE, {"arch": "mobilenet_v3_small", "weights": "none", "image_size": 32}, []),
     "Add": (
         IMAGE,
         {"inputs": ["a", "b"]},
