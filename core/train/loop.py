@@ -39,6 +39,7 @@ from core.train.callbacks import Callback, CallbackThread, MetricRecord
 from core.train.checkpoint import LoopProgress, Plan, capture_state, restore_state
 from core.train.config import TrainConfig
 from core.train.devices import device_label, resolve_device
+from core.train.finetune import FineTune
 from core.train.metrics import DEFAULT_EVAL_BATCH, evaluate, match_regression_shape
 from core.train.optim import build_optimizer, build_scheduler
 from core.train.policy import (
@@ -295,8 +296,10 @@ class _Fit:
         val, test = _split(dataset, "val"), _split(dataset, "test")
         self.val = (val[0].to(device), val[1].to(device)) if val else None
         self.test = (test[0].to(device), test[1].to(device)) if test else None
+        self.finetune = FineTune.prepare(self.model, config)  # freeze_epochs, body_lr_factor
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.params, config)
+        self.finetune.split_lr(self.optimizer)
         self.scheduler = build_scheduler(
             self.optimizer,
             config,
@@ -347,6 +350,7 @@ class _Fit:
             epoch = progress.step // per_epoch  # 0-based here: it seeds the sample order
             order = epoch_permutation(self.train_size, config.seed, epoch).to(self.device)
             model.train()
+            self.finetune.at_epoch(epoch)
             step, end = progress.step, min(total, (epoch + 1) * per_epoch)
             while step < end:
                 for control in controls:
