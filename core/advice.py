@@ -55,8 +55,10 @@ def advise(trace: Trace) -> list[Advice]:
         shapes[layer.name] = tuple(layer.output_shape)
         if received is None:
             continue
-        found = _one_step_sequence(layer.type, received) or _last_reads_padding(
-            trace, layer, received
+        found = (
+            _one_step_sequence(layer.type, received)
+            or _last_reads_padding(trace, layer, received)
+            or _random_backbone(trace, layer)
         )
         if found is not None:
             message, fix = found
@@ -95,6 +97,20 @@ def _last_reads_padding(
         '(a model trained so often stays at chance). Mode "mean" sums up every step.'
     )
     return message, Fix(label='Use mode "mean"', set_args={"mode": "mean"})
+
+
+def _random_backbone(trace: Trace, layer: Any) -> tuple[str, Fix] | None:
+    """A Backbone with weights "none" transfers nothing (TRANSFER)."""
+    if layer.type != "Backbone" or trace.spec is None:
+        return None
+    if trace.spec["layers"][layer.index].get("weights", "imagenet") != "none":
+        return None
+    message = (
+        'weights "none": the backbone starts from random weights, so nothing is transferred '
+        'and it trains like any model from scratch. "imagenet" starts from torchvision\'s '
+        "pretrained weights."
+    )
+    return message, Fix(label="Use the ImageNet weights", set_args={"weights": "imagenet"})
 
 
 def _mode_of(trace: Trace, index: int) -> str:

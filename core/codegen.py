@@ -21,6 +21,7 @@ from core import studio_layers
 from core.builder import Step, Trace, check_model
 from core.errors import SpecError
 from core.facts import ModelFacts
+from core.layers.backbone import Backbone
 from core.spec import INPUT
 
 INDENT = "    "
@@ -51,7 +52,9 @@ def generate_code(spec: dict[str, Any] | Trace, facts: ModelFacts | None = None)
 
 def studio_classes_used(steps: list[Step]) -> list[type]:
     used = {step.construct.cls for step in steps}
-    return [cls for cls in studio_layers.STUDIO_CLASSES if cls in used]
+    # a Backbone is written out too: it builds its torchvision model (the weights come from
+    # the run's checkpoint, loaded into the exported class like any other layer's)
+    return [cls for cls in (*studio_layers.STUDIO_CLASSES, Backbone) if cls in used]
 
 
 def class_name_for(name: str, taken: set[str]) -> str:

@@ -17,8 +17,10 @@ value is a path to a local `.pth` / `.safetensors` state dict of the torchvision
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -36,7 +38,6 @@ DOWNLOAD_TIMEOUT_S = 20.0  # an offline machine fails fast instead of hanging on
 class Backbone(nn.Module):
     """A torchvision image model without its classifier: (C, H, W) -> pooled features."""
 
-    FEATURES = {"resnet18": 512, "mobilenet_v3_small": 576, "efficientnet_b0": 1280}
     CLASSIFIER = {
         "resnet18": "fc",
         "mobilenet_v3_small": "classifier",
@@ -185,8 +186,9 @@ def imagenet_state_dict(arch: str) -> tuple[dict[str, torch.Tensor], str]:
     weights = torchvision.models.get_model_weights(arch).DEFAULT
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    try:
-        state = weights.get_state_dict(progress=False, weights_only=True)
+    try:  # torch.hub says "Downloading ..." on stdout, which carries only results
+        with contextlib.redirect_stdout(sys.stderr):
+            state = weights.get_state_dict(progress=False, weights_only=True)
     except Exception as error:
         reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
         raise TrainingError(
