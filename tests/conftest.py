@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg import backend, postgres_server  # noqa: F401  (fixtures: tests/pg.py)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

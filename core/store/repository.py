@@ -6,7 +6,7 @@ Everything is portable SQL (SQLite and PostgreSQL); the one dialect choice is th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -156,14 +156,33 @@ def count_runs(*, session: Session, statuses: Sequence[str] | None = None) -> in
     return session.scalar(query) or 0
 
 
-def claim_next_run(*, session: Session, worker_id: str) -> Run | None:
+CLAIM_SCAN = 200  # queued runs a worker looks through for one it can train
+
+
+def claim_next_run(
+    *, session: Session, worker_id: str, can_run: Callable[[dict[str, Any]], bool] | None = None
+) -> Run | None:
     """Atomically take the oldest queued run for `worker_id`; None when the queue is empty.
 
+    `can_run(settings)` says whether this worker can meet a run's device needs (GPUs, process
+    count): runs it cannot train are left for other workers (among the oldest CLAIM_SCAN).
     The status re-check in the outer WHERE makes two claimers race safely: at most one UPDATE
-    changes the row (rowcount 1), the other sees rowcount 0."""
-    oldest = (
-        select(Run.id).where(Run.status == RunStatus.QUEUED).order_by(Run.created, Run.id).limit(1)
-    )
+    changes the row (rowcount 1), the other sees rowcount 0. On PostgreSQL the row is taken
+    with FOR UPDATE SKIP LOCKED, so concurrent claimers pass over each other's rows instead of
+    queueing behind them; SQLite serializes writers (BEGIN IMMEDIATE) and needs no lock."""
+    queued = select(Run.id).where(Run.status == RunStatus.QUEUED)
+    if can_run is not None:
+        candidates = session.execute(
+            select(Run.id, Run.settings)
+            .where(Run.status == RunStatus.QUEUED)
+            .order_by(Run.created, Run.id)
+            .limit(CLAIM_SCAN)
+        ).all()
+        able = [run_id for run_id, settings in candidates if can_run(settings or {})]
+        if not able:
+            return None
+        queued = queued.where(Run.id.in_(able))
+    oldest = queued.order_by(Run.created, Run.id).limit(1)
     if session.get_bind().dialect.name == "postgresql":
         oldest = oldest.with_for_update(skip_locked=True)
     now = utcnow()

@@ -111,7 +111,7 @@ def test_an_unknown_dataset_is_refused_and_nothing_is_queued():
     assert runs.list_runs() == []
 
 
-def test_queued_runs_can_be_paused_resumed_and_stopped():
+def test_queued_runs_can_be_paused_resumed_and_stopped(backend):
     run_id = runs.submit_run(spec=TINY_MLP, dataset="digits", config=FAST, spec_name="mine")
     run = runs.get_run(run_id)
     assert (run.status, run.spec_name, run.settings["epochs"]) == ("queued", "mine", 2)
@@ -126,7 +126,7 @@ def test_queued_runs_can_be_paused_resumed_and_stopped():
         runs.get_run(999)
 
 
-def test_a_running_run_gets_a_request_and_cannot_be_deleted():
+def test_a_running_run_gets_a_request_and_cannot_be_deleted(backend):
     run_id = runs.submit_run(spec=TINY_MLP, dataset="digits", config=FAST)
     db.call(repo.claim_next_run, worker_id="elsewhere")
     assert runs.request_pause(run_id).requested_action == "pause"
@@ -136,7 +136,7 @@ def test_a_running_run_gets_a_request_and_cannot_be_deleted():
         runs.delete_run(run_id)
 
 
-def test_deleting_a_run_removes_its_rows_and_files(studio_home):
+def test_deleting_a_run_removes_its_rows_and_files(studio_home, backend):
     result = runs.train_run_foreground(spec=TINY_MLP, dataset="digits", config=FAST)
     run_id = result["run_id"]
     folder = studio_home / "artifacts" / "checkpoints" / str(run_id)

@@ -1,4 +1,5 @@
-"""Real `studio worker` subprocesses against a real SQLite file: claiming, recovery, steering."""
+"""Real `studio worker` subprocesses against a real SQLite file (and PostgreSQL where a test takes
+`backend`): claiming, recovery, steering."""
 
 from __future__ import annotations
 
@@ -106,7 +107,7 @@ def test_a_killed_worker_s_run_resumes_elsewhere_with_the_uninterrupted_result(w
 
 
 @pytest.mark.slow
-def test_two_workers_train_ten_queued_runs_each_exactly_once(workers):
+def test_two_workers_train_ten_queued_runs_each_exactly_once(workers, backend):
     config = {"steps": 3, "batch_size": 32, "device": "cpu"}
     queued = [runs.submit_run(spec=TINY_MLP, dataset="digits", config=config) for _ in range(10)]
     pair = [workers("--once"), workers("--once")]

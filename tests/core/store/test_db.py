@@ -60,7 +60,7 @@ STARTER = textwrap.dedent(
 )
 
 
-def test_processes_starting_together_on_a_fresh_database_all_come_up(studio_home):
+def test_processes_starting_together_on_a_fresh_database_all_come_up(studio_home, backend):
     import time
 
     processes = 3
@@ -80,4 +80,4 @@ def test_processes_starting_together_on_a_fresh_database_all_come_up(studio_home
     for process, (out, err) in zip(starters, outputs, strict=True):
         assert process.returncode == 0, err
         assert out.strip() == LATEST
-    assert (studio_home / "studio.db").exists()
+    assert (studio_home / "studio.db").exists() == (backend == "sqlite")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 import pytest
-from sqlalchemy import create_engine
 from sqlalchemy.exc import IntegrityError
 
 from core.store import db
@@ -15,21 +13,12 @@ from core.store import repository as repo
 from core.store.models import utcnow
 
 SPEC = {"layers": [{"type": "Flatten"}, {"type": "Linear"}]}
-# e.g. postgresql+psycopg://studio@127.0.0.1:5432/studio_test (emptied before each test)
-POSTGRES_URL = os.environ.get("STUDIO_TEST_POSTGRES_URL")
 
 
-@pytest.fixture(autouse=True, params=["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"])
-def database(request, monkeypatch):
-    """Every test on the SQLite file; also on PostgreSQL when STUDIO_TEST_POSTGRES_URL is set."""
-    if request.param == "postgresql":
-        engine = create_engine(POSTGRES_URL)
-        with engine.begin() as connection:
-            connection.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        engine.dispose()
-        db.dispose_engines()  # migrate the emptied database again
-        monkeypatch.setenv("STUDIO_DATABASE_URL", POSTGRES_URL)
-    return request.param
+@pytest.fixture(autouse=True)
+def database(backend):
+    """Every test on a SQLite file and on a PostgreSQL database of its own (tests/pg.py)."""
+    return backend
 
 
 @dataclass
@@ -70,6 +59,18 @@ def test_claim_takes_the_oldest_queued_run_once():
     assert claimed.id == first and claimed.status == "running" and claimed.attempts == 1
     assert db.call(repo.claim_next_run, worker_id="w2").id == second
     assert db.call(repo.claim_next_run, worker_id="w3") is None
+
+
+def test_a_claim_passes_over_runs_this_worker_cannot_train():
+    gpu = db.call(repo.create_run, spec=SPEC, dataset="digits", settings={"device": "cuda"}).id
+    cpu = db.call(repo.create_run, spec=SPEC, dataset="digits", settings={"device": "cpu"}).id
+
+    def cpu_only(settings: dict) -> bool:
+        return settings.get("device") != "cuda"
+
+    assert db.call(repo.claim_next_run, worker_id="w1", can_run=cpu_only).id == cpu
+    assert db.call(repo.claim_next_run, worker_id="w1", can_run=cpu_only) is None
+    assert db.call(repo.claim_next_run, worker_id="w2").id == gpu
 
 
 def test_a_worker_that_lost_its_run_writes_nothing():
