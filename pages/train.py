@@ -8,7 +8,7 @@ import time
 
 import streamlit as st
 
-from app import explain_models, fit, run_view, series, spec_editor, state, widgets
+from app import explain_models, fit, init_picker, run_view, series, spec_editor, state, widgets
 from app import live as live_curves
 from app.formatting import shape_text
 from app.plain_text import md_escape
@@ -193,7 +193,9 @@ def launch() -> None:
         state.notify(state.TRAIN_NOTICE, "error", f"Not launched: {error}")
         return
     fingerprint = hashlib.sha256(
-        json.dumps([spec, dataset, settings], sort_keys=True, default=str).encode()
+        json.dumps(
+            [spec, dataset, settings, state.get(state.TRAIN_INIT_FROM)], sort_keys=True, default=str
+        ).encode()
     ).hexdigest()
     guard = state.get(state.LAUNCH_GUARD) or {}
     if guard.get("fingerprint") == fingerprint and time.time() - guard.get("at", 0) < GUARD_S:
@@ -206,7 +208,12 @@ def launch() -> None:
         info = dataset_infos().get(dataset)
         checked = fit.check_fit(spec, info).traced if info is not None else None  # no retrace
         run_id = runs.submit_run(
-            spec=spec, dataset=dataset, config=config, spec_name=spec_name, checked=checked
+            spec=spec,
+            dataset=dataset,
+            config=config,
+            spec_name=spec_name,
+            checked=checked,
+            **init_picker.chosen_lineage(),  # "Start from run…"
         )
         saved_note = keep_build_model(spec_name, spec) if from_build else ""
     except StudioError as error:
@@ -429,6 +436,7 @@ def main() -> None:
             spec = choices[source][1]
             fits, message = check_fit(spec, infos[dataset])
             (st.success if fits else st.error)(message)
+            init_picker.init_picker(spec, dataset)
             st.subheader("Settings", anchor=False)
             settings_form()
             st.button(
