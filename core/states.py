@@ -21,6 +21,7 @@ class RunStatus(StrEnum):
     COMPLETED = "completed"  # trained to its length (or stopped early by patience)
     FAILED = "failed"  # an error ended it; RunView.error says which
     CANCELLED = "cancelled"  # a person stopped it
+    PRUNED = "pruned"  # a sweep's pruner stopped it early as unpromising (curves kept)
 
     @property
     def is_active(self) -> bool:
@@ -32,7 +33,17 @@ class RunStatus(StrEnum):
 
 
 ACTIVE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED})
-FINISHED = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
+FINISHED = frozenset(
+    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.PRUNED}
+)
+
+
+class SweepStatus(StrEnum):
+    """Where a sweep (core.sweeps) is: it queues trials while `running`."""
+
+    RUNNING = "running"  # trials are queued as workers free up, until the budget is spent
+    COMPLETED = "completed"  # its budget is spent and every trial has ended
+    STOPPED = "stopped"  # a person stopped it; no more trials are queued
 
 
 class RunRequest(StrEnum):

@@ -31,7 +31,7 @@ def test_the_walk_sees_core_files():
     assert len(list(CORE.rglob("*.py"))) > 5
 
 
-RUN_STATUS_WORDS = {"queued", "running", "paused", "completed", "failed", "cancelled"}
+RUN_STATUS_WORDS = {"queued", "running", "paused", "completed", "failed", "cancelled", "pruned"}
 STATUS_HOME = CORE / "states.py"
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Control = Literal["continue", "stop", "pause"]
+Control = Literal["continue", "stop", "pause", "prune"]  # prune: a sweep's pruner
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,8 @@ class Callback:
         elsewhere. Write it with `core.train.checkpoint.save_checkpoint`."""
 
     def control(self, *, step: int) -> Control:
-        """Asked before each step (`step` = steps done so far): continue, stop or pause."""
+        """Asked before each step (`step` = steps done so far): continue, stop, pause or prune
+        (stop as unpromising: the run ends `pruned`, checkpointed, its curves kept)."""
         return "continue"
 
 

@@ -52,7 +52,9 @@ from core.train.policy import (
 )
 
 # the run statuses a fit can end in (a stop request ends it cancelled, as the database says)
-Status = Literal[RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.PAUSED, RunStatus.FAILED]
+Status = Literal[
+    RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.PAUSED, RunStatus.FAILED, RunStatus.PRUNED
+]
 
 
 @dataclass
@@ -536,13 +538,13 @@ class _Fit:
                 callback.on_checkpoint(state, **kwargs, metrics=dict(metrics))
 
     def _interrupt(self, decision: str) -> FitResult:
-        if decision == "stop":
+        if decision in ("stop", "prune"):
             self._emit(self._flush())
             self._checkpoint({})  # the model trained so far stays loadable
-            return self._result(RunStatus.CANCELLED)
+            return self._result(RunStatus.CANCELLED if decision == "stop" else RunStatus.PRUNED)
         if decision != "pause":
             raise TrainingError(
-                f"control() returned {decision!r}; expected continue, stop or pause"
+                f"control() returned {decision!r}; expected continue, stop, pause or prune"
             )
         # a pause keeps the unflushed losses in the state, so they are recorded exactly once
         self._check_finite()

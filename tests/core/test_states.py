@@ -23,7 +23,7 @@ def test_statuses_are_the_plain_strings_the_database_and_json_carry():
     assert RunStatus.CANCELLED == "cancelled"
     assert json.dumps({"status": RunStatus.RUNNING}) == '{"status": "running"}'
     assert [str(s) for s in RunStatus] == [
-        "queued", "running", "paused", "completed", "failed", "cancelled",
+        "queued", "running", "paused", "completed", "failed", "cancelled", "pruned",
     ]  # fmt: skip
     assert set(RunStatus) == ACTIVE | FINISHED and not ACTIVE & FINISHED
 

@@ -23,7 +23,7 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_foreign_keys():
         assert pragma("foreign_keys") == 1
 
 
-LATEST = "0004"  # the newest file in core/store/migrations/versions
+LATEST = "0005"  # the newest file in core/store/migrations/versions
 
 
 def test_the_schema_is_at_the_latest_migration():
