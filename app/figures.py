@@ -76,6 +76,7 @@ class DiagramBlock:
     sources: tuple[int, ...] = ()  # indices feeding it; -1 = the model input; () = previous
     status: str = "ok"  # ok | error | unreached
     hover: str = ""
+    frozen: bool = False  # the spec marks it "frozen": its weights stay as loaded
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,8 @@ def architecture_figure(
             colors = FAMILY_COLORS.get(block.family, FAMILY_COLORS["Common"])
             dash = "solid"
             sub = f"{count_text(block.params)} params" if block.params else "no params"
+            if block.frozen:
+                sub = f"❄ frozen · {sub}"
         name = f"{block.index} · <b>{block.type}</b>" + (f"  ({block.id})" if block.id else "")
         sources = block.sources or (block.index - 1,)
         nodes.append(

@@ -191,6 +191,11 @@ def _on_inputs(uid: str, stem_of: Callable[[str], str], key: str, labels: dict) 
         problems[problem_key] = str(error)
 
 
+def _on_frozen(uid: str) -> None:
+    frozen = bool(st.session_state[state.block_key(uid, "frozen")])
+    spec_editor.set_arg(draft(), uid, "frozen", frozen, default=False)
+
+
 def _on_id(uid: str) -> None:
     key = state.block_key(uid, "id")
     problems = st.session_state.setdefault(PARAM_PROBLEMS, {})
@@ -229,6 +234,9 @@ def block_card(
         else:
             detail = ":gray[not reached]" if not reached else ""
         badge = FAMILY_BADGES.get(family, "gray")
+        frozen = bool(block.layer.get("frozen"))
+        if frozen:
+            detail += " :blue-badge[:material/ac_unit: frozen]"
         head.markdown(
             f"**{index}. {block.type}**{ident} :{badge}-badge[{family}]  \n{detail}",
             help=layer_type.description if layer_type else None,
@@ -255,6 +263,16 @@ def block_card(
             _button(":material/arrow_downward:", uid, "down", _on_move, (uid, 1), "Move down")
             _button(":material/content_copy:", uid, "copy", _on_duplicate, (uid,), "Duplicate")
             _button(":material/delete:", uid, "delete", _on_delete, (uid,), "Delete")
+        if frozen or (row is not None and row.params):
+            st.toggle(
+                "Frozen",
+                value=frozen,
+                key=state.block_key(uid, "frozen"),
+                on_change=_on_frozen,
+                args=(uid,),
+                help="Its weights stay as loaded (from a run or a pretrained backbone): no "
+                "gradient, not trained, BatchNorm statistics kept",
+            )
         if layer_type is not None:
             _settings(block, layer_type, earlier=earlier, stem_of=stem_of)
         problems = st.session_state.get(PARAM_PROBLEMS, {})

@@ -354,6 +354,7 @@ def diagram_blocks(draft: spec_editor.Draft, result) -> list[figures.DiagramBloc
                 sources=sources,
                 status=status,
                 hover=hover,
+                frozen=bool(block.layer.get("frozen")),
             )
         )
     return blocks
