@@ -35,6 +35,10 @@ class Settings:
     max_image_pixels: int = 40_000_000  # per uploaded image, checked before decoding (~6300^2)
     max_text_field_bytes: int = 1 * MB  # one cell of an uploaded text CSV
     max_confusion_classes: int = 100  # larger confusion matrices are not stored or drawn
+    # `studio serve`: a request body / a /predict batch larger than this is refused with 413
+    serve_max_body_bytes: int = 10 * MB
+    serve_max_samples: int = 256
+    api_key: str | None = None  # STUDIO_API_KEY: `studio serve` then wants `Bearer <key>`
 
     @property
     def artifacts_dir(self) -> Path:
@@ -109,6 +113,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_image_pixels=int(_number(env, "STUDIO_MAX_IMAGE_MEGAPIXELS", 40, minimum=0.001) * 1e6),
         max_text_field_bytes=int(_number(env, "STUDIO_MAX_TEXT_FIELD_KB", 1024, minimum=1) * 1024),
         max_confusion_classes=int(_number(env, "STUDIO_MAX_CONFUSION_CLASSES", 100, minimum=2)),
+        serve_max_body_bytes=int(_number(env, "STUDIO_SERVE_MAX_BODY_MB", 10, minimum=0.001) * MB),
+        serve_max_samples=int(_number(env, "STUDIO_SERVE_MAX_SAMPLES", 256, minimum=1)),
+        api_key=env.get("STUDIO_API_KEY") or None,
     )
 
 

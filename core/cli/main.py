@@ -15,10 +15,24 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.cli import explain_commands, run_commands, spec_commands, sweep_commands, ui_commands
+from core.cli import (
+    explain_commands,
+    run_commands,
+    serve_commands,
+    spec_commands,
+    sweep_commands,
+    ui_commands,
+)
 from core.errors import StudioError
 
-COMMAND_MODULES = (spec_commands, run_commands, explain_commands, ui_commands, sweep_commands)
+COMMAND_MODULES = (
+    spec_commands,
+    run_commands,
+    explain_commands,
+    ui_commands,
+    sweep_commands,
+    serve_commands,
+)
 ERROR_LOG = "cli-errors.log"
 
 

@@ -22,6 +22,7 @@ DIGITS_CACHE = "digits-v1.npz"  # bump the suffix when the split or the arrays c
 MNIST1D_CACHE = "mnist1d-default-v1.npz"  # bump the suffix if the generation arguments change
 MNIST1D_SIZES = (4000, 1000)  # train, test with the package's default arguments
 CACHE_KEYS = ("x", "y", "x_test", "y_test", "train_indices", "test_indices")
+DIGITS_RAW_MAX = 16.0  # scikit-learn's digits count ink in 0..16; the studio scales them to [0, 1]
 
 
 def _read_cache(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
@@ -66,7 +67,7 @@ def _make_digits() -> dict[str, np.ndarray]:
     bunch = sklearn_digits()
     labels = bunch.target.astype(np.int64)
     train_idx, test_idx = carve(len(labels), TEST_FRACTION, seed=TEST_SEED, labels=labels)
-    images = bunch.images.astype(np.float32)[:, None, :, :] / 16.0  # (n, 1, 8, 8) in [0, 1]
+    images = bunch.images.astype(np.float32)[:, None, :, :] / DIGITS_RAW_MAX  # (n, 1, 8, 8)
     return {
         "x": images[train_idx],
         "y": labels[train_idx],
