@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint bench browser postgres clean
+.PHONY: run test lint bench browser postgres frontend clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(STAMP) browser postgres
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q -p no:cacheprovider --timeout=600 tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no test: failing on purpose"; exit 1; fi; exit $$rc
+
+## rebuild the Build page's canvas (app/components/canvas/build/, committed) from its source; needs Node and npm
+frontend:
+	cd app/components/canvas/frontend && npm ci && npm run build
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

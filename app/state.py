@@ -53,6 +53,17 @@ CODE_IMPORT_TEXT = "build.code_import_text"  # PyTorch source pasted in
 CODE_IMPORT_FILE = "build.code_import_file"  # a .py file
 CODE_IMPORT_CLASS = "build.code_import_class"  # the nn.Module class to import (empty: the last)
 CODE_IMPORT_RUN = "build.code_import_run"  # the button: code runs only when it is pressed
+BUILD_CANVAS = "build.canvas"  # the canvas component (app/components/canvas)
+CANVAS_SELECTED = "build.canvas_selected"  # uid of the block selected on the canvas, or None
+CANVAS_DIRECTION = "build.canvas_direction"  # the canvas's layout: "LR" or "TB"
+BUILD_HISTORY = "build.history"  # app.canvas_graph.History: the last specs, for undo / redo
+BUILD_UNDO = "build.undo"
+BUILD_REDO = "build.redo"
+BUILD_SHOW_ALL = "build.show_all"  # "show every block" after a canvas selection
+CODE_IMPORT_TEXT = "build.code_import_text"  # PyTorch source pasted in
+CODE_IMPORT_FILE = "build.code_import_file"  # a .py file
+CODE_IMPORT_CLASS = "build.code_import_class"  # the nn.Module class to import (empty: the last)
+CODE_IMPORT_RUN = "build.code_import_run"  # the button: code runs only when it is pressed
 
 
 def palette_key(layer_type: str) -> str:

@@ -8,10 +8,11 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app import figures, fixes, spec_editor, state, widgets
+from app import canvas_graph, figures, fixes, spec_editor, state, widgets
+from app.components import canvas
 from app.formatting import count_text, parse_int_list, shape_text
 from app.plain_text import md_escape
-from core import builder, codegen, runs, templates
+from core import builder, codegen, importer, runs, templates
 from core.advice import advise
 from core.builder import Trace
 from core.data import list_datasets
@@ -160,6 +161,74 @@ def import_upload() -> None:
         state.notify(state.NOTICE, "error", f"Not imported: {error}")
 
 
+def import_code() -> None:
+    """Turn PyTorch source (pasted, or a .py file) into a spec. The code is run (its class is
+    instantiated and traced), so this happens only when the person presses the button."""
+    upload = state.get(state.CODE_IMPORT_FILE)
+    text = state.get(state.CODE_IMPORT_TEXT) or ""
+    source, where = (
+        (upload.getvalue(), upload.name) if upload is not None else (text, "pasted code")
+    )
+    if isinstance(source, bytes):
+        try:
+            source = source.decode("utf-8")
+        except UnicodeDecodeError:
+            state.notify(state.NOTICE, "error", f"Not imported: {where} is not UTF-8 text.")
+            return
+    if not source.strip():
+        state.notify(state.NOTICE, "error", "Paste PyTorch code or choose a .py file first.")
+        return
+    try:
+        imported = importer.import_source(
+            source,
+            class_name=(state.get(state.CODE_IMPORT_CLASS) or "").strip() or None,
+            filename=where,
+        )
+        replace_draft(spec_editor.from_spec(imported.spec))
+        state.notify(state.NOTICE, "success", f"Imported {imported.class_name} from {where}.")
+    except StudioError as error:
+        state.notify(state.NOTICE, "error", f"Not imported: {error}")
+
+
+def history() -> canvas_graph.History:
+    """Undo / redo: the last versions of the spec, whichever editor changed it."""
+    kept = state.get(state.BUILD_HISTORY)
+    if kept is None:
+        kept = canvas_graph.History()
+        state.put(state.BUILD_HISTORY, kept)
+    return kept
+
+
+def step_history(op: str) -> None:
+    spec = history().undo() if op == "undo" else history().redo()
+    if spec is not None:
+        replace_draft(spec_editor.from_spec(spec))
+
+
+def on_canvas_action() -> None:
+    """One gesture on the canvas, applied to the spec before the page is drawn."""
+    action = canvas.action_of(state.BUILD_CANVAS)
+    if action is None:
+        return
+    op = action.get("op")
+    try:
+        if op == "select":
+            state.put(state.CANVAS_SELECTED, action.get("uid"))
+        elif op == "layout":
+            state.put(state.CANVAS_DIRECTION, action.get("direction"))
+        elif op in ("undo", "redo"):
+            step_history(op)
+        else:
+            canvas_graph.apply_action(state.get(state.DRAFT), action, stem_of=stem_of)
+    except StudioError as error:
+        state.notify(state.NOTICE, "error", f"Not changed: {error}")
+
+
+def selected_block(draft: spec_editor.Draft) -> str | None:
+    uid = state.get(state.CANVAS_SELECTED)
+    return uid if any(b.uid == uid for b in draft.blocks) else None
+
+
 # ---- the input the model is built for ----------------------------------------------------------
 
 
@@ -295,6 +364,17 @@ def toolbar(draft: spec_editor.Draft, spec: dict) -> None:
             on_change=import_upload,
             help="Checked on the server; the blocks in the editor are replaced.",
         )
+        st.markdown("**Import PyTorch code**")
+        st.caption(
+            "An nn.Module class that takes no arguments, traced with torch.fx. Importing runs "
+            "the code on this machine: import only code you trust."
+        )
+        st.text_area("Paste the code", key=state.CODE_IMPORT_TEXT, height=150)
+        st.file_uploader("or a .py file", type=["py"], key=state.CODE_IMPORT_FILE)
+        st.text_input(
+            "Class", key=state.CODE_IMPORT_CLASS, placeholder="the last nn.Module in the code"
+        )
+        st.button("Import code", on_click=import_code, key=state.CODE_IMPORT_RUN)
     cols[4].download_button(
         "Export JSON",
         data=json.dumps(spec, indent=2),
@@ -393,9 +473,53 @@ def main() -> None:
     error = result.error if draft.blocks else None  # an empty model is a start, not an error
     error_index = getattr(error, "index", None) if error else None
 
+    history().observe(spec)
+    selected = selected_block(draft)
+    canvas.canvas(
+        canvas_graph.graph_data(
+            draft,
+            result,
+            input_shape=facts.input_shape,
+            selected=selected,
+            direction=state.get(state.CANVAS_DIRECTION) or "LR",
+            can_undo=history().can_undo,
+            can_redo=history().can_redo,
+        ),
+        key=state.BUILD_CANVAS,
+        on_action=on_canvas_action,
+    )
+
     editor, overview = st.columns([1.1, 1], gap="large")
     with editor:
         st.subheader(f"Blocks ({len(draft.blocks)})", anchor=False)
+        undo, redo, show_all = st.columns(3)
+        undo.button(
+            "Undo",
+            icon=":material/undo:",
+            key=state.BUILD_UNDO,
+            on_click=step_history,
+            args=("undo",),
+            disabled=not history().can_undo,
+            width="stretch",
+        )
+        redo.button(
+            "Redo",
+            icon=":material/redo:",
+            key=state.BUILD_REDO,
+            on_click=step_history,
+            args=("redo",),
+            disabled=not history().can_redo,
+            width="stretch",
+        )
+        if selected is not None:
+            show_all.button(
+                "Show every block",
+                key=state.BUILD_SHOW_ALL,
+                width="stretch",
+                on_click=state.put,
+                args=(state.CANVAS_SELECTED, None),
+            )
+            st.caption("The block selected on the canvas; click the canvas background to see all.")
         if error is not None and (error_index is None or error_index >= len(draft.blocks)):
             message = str(getattr(error, "message", None) or error)
             st.error(md_escape(fixes.in_words(message)), icon=":material/error:")
@@ -405,6 +529,8 @@ def main() -> None:
                 "a template above."
             )
         for index, block in enumerate(list(draft.blocks)):
+            if selected is not None and block.uid != selected:
+                continue
             widgets.block_card(
                 block,
                 index=index,

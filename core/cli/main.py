@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.cli import (
     explain_commands,
+    import_commands,
     run_commands,
     serve_commands,
     spec_commands,
@@ -32,6 +33,7 @@ COMMAND_MODULES = (
     ui_commands,
     sweep_commands,
     serve_commands,
+    import_commands,
 )
 ERROR_LOG = "cli-errors.log"
 

@@ -1,0 +1,1 @@
+"""Custom Streamlit components the studio ships with (each built once; no Node at run time)."""

@@ -1,0 +1,129 @@
+"""The Build page's canvas in a real browser: a template drawn as one node per block and one
+edge per connection, blocks dragged from the canvas palette and wired by their handles (a
+residual Add), a red node for a shape error, undo, and the same graph after a reload."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from app import canvas_graph, spec_editor
+from core import templates
+from tests import polling
+
+pytestmark = pytest.mark.e2e
+
+wait_for = functools.partial(polling.wait_for, every=0.3)
+CRASH = "This app has encountered an error"
+NODES = "[data-testid='canvas-node']"
+
+
+def nodes(page) -> list[dict]:
+    """The block nodes on the canvas: index, type, status, uid (in index order)."""
+    found = page.locator(NODES).evaluate_all(
+        """els => els.map(e => ({index: Number(e.dataset.index), type: e.dataset.type,
+                                 status: e.dataset.status, uid: e.dataset.uid,
+                                 text: e.innerText}))"""
+    )
+    return sorted(found, key=lambda n: n["index"])
+
+
+def edges(page) -> set[tuple[str, str]]:
+    """Connections as (source, target) block indices ("in" = the model input)."""
+    by_uid = {n["uid"]: str(n["index"]) for n in nodes(page)}
+    by_uid[canvas_graph.INPUT_NODE] = "in"
+    ids = page.locator(".react-flow__edge").evaluate_all(
+        "els => els.map(e => e.getAttribute('data-id') || e.getAttribute('data-testid'))"
+    )
+    pairs = set()
+    for ident in ids:
+        source, _, target = ident.removeprefix("rf__edge-").partition(">")
+        pairs.add((by_uid.get(source, source), by_uid.get(target, target)))
+    return pairs
+
+
+def expected_edges(spec: dict) -> set[tuple[str, str]]:
+    draft = spec_editor.from_spec(spec)
+    index = {b.uid: str(i) for i, b in enumerate(draft.blocks)}
+    index[canvas_graph.INPUT_NODE] = "in"
+    pairs = set()
+    for position, block in enumerate(draft.blocks):
+        for source in canvas_graph.sources_of(draft, position)[0]:
+            pairs.add((index[source], index[block.uid]))
+    return pairs
+
+
+def no_crash(page) -> None:
+    shown = page.get_by_test_id("stException").all_inner_texts()
+    assert not shown, f"the page shows a traceback: {shown[0][:2000]}"
+    assert page.get_by_text(CRASH).count() == 0, "the page crashed"
+
+
+def drag_from_palette(page, layer_type: str) -> None:
+    count = len(nodes(page))
+    item = page.locator(f"[data-testid='canvas-palette-item'][data-type='{layer_type}']")
+    item.drag_to(page.locator(".react-flow__pane"))
+    wait_for(lambda: len(nodes(page)) == count + 1, timeout=30, what=f"{layer_type} on the canvas")
+
+
+def connect(page, source_index: int, target_index: int) -> None:
+    """Drag from one node's outgoing handle to another node's incoming handle."""
+    source = page.locator(f"{NODES}[data-index='{source_index}'] .react-flow__handle.source")
+    target = page.locator(f"{NODES}[data-index='{target_index}'] .react-flow__handle.target")
+    start, end = source.bounding_box(), target.bounding_box()
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=12)
+    page.mouse.up()
+
+
+def test_a_template_is_drawn_block_by_block_and_survives_a_reload(browser_page, studio):
+    page = browser_page
+    spec = next(t.spec for t in templates.list_templates() if t.name == "residual-cnn")
+    page.goto(f"{studio}/?draft={spec_editor.encode(spec)}")
+    page.locator(NODES).first.wait_for()
+    wait_for(lambda: len(nodes(page)) == len(spec["layers"]), timeout=30, what="every block")
+    assert [n["type"] for n in nodes(page)] == [layer["type"] for layer in spec["layers"]]
+    assert all(n["status"] == "ok" for n in nodes(page))
+    wanted = expected_edges(spec)
+    assert ("2", "8") in wanted and ("10", "16") in wanted  # the shortcuts, named by id
+    wait_for(lambda: edges(page) == wanted, timeout=30, what="one edge per connection")
+    # edges carry the tensor shape; nodes the parameters from the builder's trace
+    assert page.locator(".react-flow__edge-text").filter(has_text="32×8×8").count() > 0
+    assert "320 params" in nodes(page)[0]["text"]  # Conv2d 1 -> 32, 3x3: 32*9 + 32
+
+    page.reload()
+    page.locator(NODES).first.wait_for()
+    wait_for(lambda: len(nodes(page)) == len(spec["layers"]), timeout=30, what="after reload")
+    assert [n["type"] for n in nodes(page)] == [layer["type"] for layer in spec["layers"]]
+    wait_for(lambda: edges(page) == wanted, timeout=30, what="the same edges after reload")
+    no_crash(page)
+
+
+def test_blocks_are_dragged_in_wired_into_a_residual_add_and_undone(browser_page, studio):
+    page = browser_page
+    page.goto(studio)
+    page.get_by_text("Build a model").wait_for()
+    page.locator("[data-testid='canvas-palette']").wait_for()
+    for layer_type in ("Conv2d", "ReLU", "Add"):
+        drag_from_palette(page, layer_type)
+    # Add reads only the ReLU so far: the builder says it needs two inputs, on a red node
+    wait_for(lambda: nodes(page)[2]["status"] == "error", timeout=30, what="a lone Add is red")
+
+    connect(page, 0, 2)  # the shortcut: Conv2d -> Add, beside ReLU -> Add
+    wait_for(lambda: nodes(page)[2]["status"] == "ok", timeout=30, what="the residual Add")
+    assert {("0", "1"), ("1", "2"), ("0", "2")} <= edges(page)
+    page.get_by_text("2. Add").first.wait_for()  # the cards follow the canvas
+
+    drag_from_palette(page, "Flatten")
+    drag_from_palette(page, "Conv2d")  # an image layer after Flatten: a shape error
+    wait_for(lambda: nodes(page)[4]["status"] == "error", timeout=30, what="the red Conv2d")
+    assert "image" in nodes(page)[4]["text"].lower() or "conv2d" in nodes(page)[4]["text"].lower()
+    no_crash(page)
+
+    page.locator("[data-testid='canvas-undo']").click()  # the last change goes
+    wait_for(lambda: len(nodes(page)) == 4, timeout=30, what="undo removes the Conv2d")
+    page.locator("[data-testid='canvas-redo']").click()
+    wait_for(lambda: len(nodes(page)) == 5, timeout=30, what="redo brings it back")
+    no_crash(page)
