@@ -61,6 +61,10 @@ class Settings:
         return self.artifacts_dir / "exports"
 
     @property
+    def compressed_dir(self) -> Path:
+        return self.artifacts_dir / "compressed"
+
+    @property
     def logs_dir(self) -> Path:
         return self.home / "logs"
 

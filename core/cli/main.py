@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.cli import (
+    compress_commands,
     explain_commands,
     import_commands,
     run_commands,
