@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     sweep_commands,
     serve_commands,
     import_commands,
+    compress_commands,
 )
 ERROR_LOG = "cli-errors.log"
 
