@@ -15,6 +15,7 @@ from plotly.subplots import make_subplots
 from app.formatting import count_text, shape_text
 from app.plain_text import html_escape
 from core import metric_catalog as catalog
+from core.explain.figures import FONT  # one font for every chart, the shared report too
 
 FAMILY_COLORS = {  # fill, outline
     "CNN": ("#DBE4FF", "#4C6EF5"),
@@ -35,7 +36,6 @@ SERIES_COLORS = (
     "#E03131",
     "#5C940D",
 )
-FONT = {"family": "sans-serif", "size": 13, "color": "#1F2430"}
 EMPTY_NOTE = "waiting for the first metrics…"
 
 # which panel each live curve belongs to, from the metric catalog (titles and markers too)

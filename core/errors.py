@@ -56,3 +56,7 @@ class CompressError(StudioError):
 
 class ExportError(StudioError):
     """A model that cannot be exported, or whose exported file does not answer as it does."""
+
+
+class ReportError(StudioError):
+    """A report that cannot be built or written (names the run, the file, what to do)."""

@@ -19,6 +19,7 @@ from core.cli import (
     compress_commands,
     explain_commands,
     import_commands,
+    report_commands,
     run_commands,
     serve_commands,
     spec_commands,
@@ -36,6 +37,7 @@ COMMAND_MODULES = (
     serve_commands,
     import_commands,
     compress_commands,
+    report_commands,
 )
 ERROR_LOG = "cli-errors.log"
 

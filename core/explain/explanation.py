@@ -125,7 +125,7 @@ def as_sample(x: Tensor, facts: ModelFacts) -> Tensor:
     return x
 
 
-def _default_baseline(x: Tensor, modality: str, model: nn.Module, dataset: Any | None) -> Tensor:
+def default_baseline(x: Tensor, modality: str, model: nn.Module, dataset: Any | None) -> Tensor:
     """ "Nothing there": pad tokens for text, a blank (raw zero) image or signal, the mean row
     for tables (raw zero means nothing in a table)."""
     if modality == "text":
@@ -147,9 +147,10 @@ def _tokens(x: Tensor, dataset: Any | None) -> list[str]:
     return [vocabulary[i] if 0 <= i < len(vocabulary) else f"#{i}" for i in x.tolist()]
 
 
-def _region_words(
+def region_words(
     mask: Tensor, scores: Tensor, modality: str, x: Tensor, dataset: Any | None
 ) -> str:
+    """The masked positions of `x` in words: a part of an image, time steps, words, columns."""
     if modality == "image":
         return describe_image_region(mask, scores)
     if modality == "signal":
@@ -192,7 +193,7 @@ def measure_region_effect(
         probabilities = torch.softmax(model(batch).float(), dim=-1).cpu()
     return RegionEffect(
         mask=mask.cpu(),
-        words=_region_words(mask.cpu(), scores.cpu(), modality, x.cpu(), dataset),
+        words=region_words(mask.cpu(), scores.cpu(), modality, x.cpu(), dataset),
         probability_before=probability,
         probability_after=float(probabilities[0, target]),
         prediction_before=prediction,
@@ -241,7 +242,7 @@ def explain(
     modality = sample_modality(x, facts)
     x = x.to(device, input_dtype_for(modality))
     baseline = (
-        _default_baseline(x, modality, model, dataset)
+        default_baseline(x, modality, model, dataset)
         if baseline is None
         else torch.as_tensor(baseline).to(device, x.dtype).expand_as(x)
     )
