@@ -21,6 +21,8 @@ PAGE_FILES = (
     ("train.py", "Train", ":material/play_circle:"),
     ("runs.py", "Runs", ":material/monitoring:"),
     ("explain.py", "Explain", ":material/lightbulb:"),
+    ("sweep.py", "Sweep", ":material/tune:"),
+    ("deploy.py", "Deploy", ":material/rocket_launch:"),
 )
 
 st.set_page_config(page_title="Model Studio", page_icon="🧠", layout="wide")

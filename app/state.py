@@ -185,6 +185,33 @@ def explain_canvas_key(clears: int) -> str:
     return f"{EXPLAIN_CANVAS}{clears}"
 
 
+# ---- Deploy ----------------------------------------------------------------------------------
+DEPLOY_RUN = "deploy.run"
+DEPLOY_EXPORTS = "deploy.exports"  # {"RUN:FORMAT": ExportResult.to_json()} made this session
+DEPLOY_RUNTIME = "deploy.runtime"  # onnx | torch for the next server started
+DEPLOY_START = "deploy.start"
+DEPLOY_NOTICE = "deploy.notice"
+DEPLOY_SOURCE = "deploy.source"  # try it with: a test sample, an uploaded image, a typed text
+DEPLOY_INDEX = "deploy.index"  # test sample number
+DEPLOY_UPLOAD = "deploy.upload"
+DEPLOY_TEXT = "deploy.text"
+DEPLOY_METHOD = "deploy.method"
+DEPLOY_SEND = "deploy.send"
+DEPLOY_ANSWER = "deploy.answer"  # the last (prediction, explanation) the server gave
+
+
+def deploy_export_key(fmt: str) -> str:
+    return f"deploy.export.{fmt}"
+
+
+def deploy_download_key(fmt: str) -> str:
+    return f"deploy.download.{fmt}"
+
+
+def deploy_stop_key(pid: int) -> str:
+    return f"deploy.stop.{pid}"
+
+
 def explain_figure_key(method: str) -> str:
     return f"explain.figure.{method}"
 
@@ -199,6 +226,7 @@ PAGE_DATA = "../pages/data.py"
 PAGE_TRAIN = "../pages/train.py"
 PAGE_RUNS = "../pages/runs.py"
 PAGE_EXPLAIN = "../pages/explain.py"
+PAGE_DEPLOY = "../pages/deploy.py"
 
 # ---- query parameters (the part of the state that lives in the URL) ---------------------------
 QP_RUN = "run"  # Train: the run on screen; Runs: the run in detail; Explain: the run asked

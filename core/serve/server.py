@@ -247,17 +247,39 @@ def add_explain_route(app: FastAPI, explainer: Explainer) -> None:
 
     @app.post("/explain")
     async def explain_route(request: Request) -> dict[str, Any]:
-        """{"input": sample, "method": ...} -> the `studio explain --json` document."""
-        payload = await standalone.read_body_json(request)
-        if not isinstance(payload, dict) or "input" not in payload:
-            raise RequestError(422, "input", 'expected an object {"input": sample, "method": ...}')
+        """{"input": sample, "method": ...} (or a multipart image `file` with a `method`
+        field) -> the `studio explain --json` document."""
         if explainer.contract["task"] != "classification":
             raise RequestError(
                 422, "input", "explanations are for classifiers; this model does regression"
             )
+        if standalone.is_multipart(request):
+            x, fields = await standalone.read_image_form(request, preprocessor)
+            payload: Any = form_options(fields)
+        else:
+            payload = await standalone.read_body_json(request)
+            if not isinstance(payload, dict) or "input" not in payload:
+                raise RequestError(
+                    422, "input", 'expected an object {"input": sample, "method": ...}'
+                )
+            x = None
         options = explain_options(payload, classes=len(preprocessor.class_names))
-        x = preprocessor.sample(payload["input"], "input")
+        if x is None:
+            x = preprocessor.sample(payload["input"], "input")
         return await run_in_threadpool(explainer.explain, x, options)
+
+
+def form_options(fields: dict[str, str]) -> dict[str, Any]:
+    """Multipart text fields -> the JSON options they stand for ("50" -> 50, "false" -> False)."""
+    options: dict[str, Any] = {}
+    for name, text in fields.items():
+        if name in ("steps", "target"):
+            options[name] = int(text) if text.strip().isdigit() else text
+        elif name == "sanity_check":
+            options[name] = {"true": True, "false": False}.get(text.strip().lower(), text)
+        else:
+            options[name] = text
+    return options
 
 
 def create_studio_app(target: str | int | Path, *, runtime: str = "onnx") -> FastAPI:

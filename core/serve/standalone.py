@@ -494,30 +494,42 @@ async def read_body_json(request: Request) -> Any:
         ) from None
 
 
+async def read_image_form(
+    request: Request, preprocessor: Preprocessor
+) -> tuple[np.ndarray, dict[str, str]]:
+    """A multipart body: its image `file` as one model input, and its other (text) fields."""
+    if preprocessor.kind != "image":
+        raise RequestError(
+            415,
+            "file",
+            f"files are read only by image models; this one reads {preprocessor.kind}: "
+            'send JSON {"inputs": [...]}',
+        )
+    try:
+        form = await request.form(max_files=1, max_fields=8)
+    except AssertionError:  # Starlette says python-multipart is missing
+        raise RequestError(
+            415,
+            "file",
+            "this server cannot read multipart bodies (install python-multipart); send the "
+            'pixels as JSON {"inputs": [...]}',
+        ) from None
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise RequestError(422, "file", "expected an image file in the multipart field 'file'")
+    fields = {name: value for name, value in form.items() if isinstance(value, str)}
+    return preprocessor.image_file(await upload.read()), fields
+
+
+def is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith("multipart/form-data")
+
+
 async def read_batch(request: Request, preprocessor: Preprocessor, *, max_samples: int) -> Any:
     """A /predict request (JSON `inputs` or a multipart image `file`) -> the model's input."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
-        if preprocessor.kind != "image":
-            raise RequestError(
-                415,
-                "file",
-                f"files are read only by image models; this one reads "
-                f'{preprocessor.kind}: send JSON {{"inputs": [...]}}',
-            )
-        try:
-            form = await request.form(max_files=1, max_fields=4)
-        except AssertionError:  # Starlette says python-multipart is missing
-            raise RequestError(
-                415,
-                "file",
-                "this server cannot read multipart bodies (install "
-                'python-multipart); send the pixels as JSON {"inputs": [...]}',
-            ) from None
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise RequestError(422, "file", "expected an image file in the multipart field 'file'")
-        return preprocessor.image_file(await upload.read())[None]
+    if is_multipart(request):
+        sample, _fields = await read_image_form(request, preprocessor)
+        return sample[None]
     payload = await read_body_json(request)
     if not isinstance(payload, dict) or "inputs" not in payload:
         raise RequestError(

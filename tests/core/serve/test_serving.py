@@ -78,6 +78,10 @@ def test_an_image_file_is_read_as_the_studio_read_the_upload(served):
     response = client.post("/predict", files={"file": ("one.png", run.files[0], "image/png")})
     assert response.status_code == 200, response.text
     assert response.json()["predictions"][0]["index"] == int(run.outputs[0].argmax())
+    fields = {"method": "saliency", "sanity_check": "false"}
+    why = client.post("/explain", files={"file": ("one.png", run.files[0])}, data=fields)
+    assert why.status_code == 200, why.text
+    assert np.asarray(why.json()["attribution"]).shape == (3, 8, 8)
 
 
 def test_a_digit_drawn_as_a_png_is_scaled_to_the_datasets_0_to_16(served):
