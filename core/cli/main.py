@@ -18,6 +18,7 @@ from pathlib import Path
 from core.cli import (
     compress_commands,
     explain_commands,
+    export_commands,
     import_commands,
     report_commands,
     run_commands,
@@ -32,6 +33,7 @@ COMMAND_MODULES = (
     spec_commands,
     run_commands,
     explain_commands,
+    export_commands,
     ui_commands,
     sweep_commands,
     serve_commands,
