@@ -151,11 +151,14 @@ def backbone_blocks(model: nn.Module) -> list[tuple[str, Backbone, str]]:
     return found
 
 
-def load_pretrained_backbones(model: nn.Module) -> list[dict[str, str]]:
-    """Load each Backbone's weights as its spec says; what was loaded ([] when none)."""
+def load_pretrained_backbones(
+    model: nn.Module, skip: set[str] = frozenset()
+) -> list[dict[str, str]]:
+    """Load each Backbone's weights as its spec says, except the blocks named in `skip` (their
+    weights come from elsewhere); what was loaded ([] when none)."""
     loaded = []
     for name, module, weights in backbone_blocks(model):
-        if weights == "none":
+        if weights == "none" or name in skip:
             continue
         if weights == "imagenet":
             state, source = imagenet_state_dict(module.arch)

@@ -80,9 +80,9 @@ def initial_state(origin: dict | None, model: nn.Module) -> InitReport | None:
     its random initialization. TrainingError / NotFoundError name what cannot be loaded."""
     from core.layers.backbone import load_pretrained_backbones
 
-    pretrained = load_pretrained_backbones(model)
     init = (origin or {}).get("init")
     if init is None:
+        pretrained = load_pretrained_backbones(model)
         return InitReport(pretrained=pretrained) if pretrained else None
     if not isinstance(init, dict) or not ({"from_run"} <= set(init) or {"weights"} <= set(init)):
         raise TrainingError(
@@ -90,12 +90,13 @@ def initial_state(origin: dict | None, model: nn.Module) -> InitReport | None:
         )
     if "weights" in init:
         report = load_weights_file(model, Path(init["weights"]))
-    else:
-        parent_run = int(init["from_run"])
-        source, _ = parent_weights(parent_run)
-        report, matching = compare(source, model, from_run=parent_run)
-        model.load_state_dict(matching, strict=False)
-    report.pretrained = pretrained
+        return report  # the file holds every weight, a Backbone's included
+    parent_run = int(init["from_run"])
+    source, _ = parent_weights(parent_run)
+    report, matching = compare(source, model, from_run=parent_run)
+    # ImageNet weights only for the backbones the parent does not provide (no download then)
+    report.pretrained = load_pretrained_backbones(model, skip=set(report.loaded))
+    model.load_state_dict(matching, strict=False)
     return report
 
 

@@ -16,7 +16,7 @@ from core.codegen import generate_code
 from core.errors import TrainingError
 from core.explain.layers import find_last_conv
 from core.facts import ModelFacts
-from core.layers.backbone import load_into, weights_file
+from core.layers.backbone import load_into, load_pretrained_backbones, weights_file
 from core.train.transfer import initial_state
 
 FACTS = ModelFacts(input_shape=(1, 8, 8), num_classes=3)
@@ -76,6 +76,8 @@ def test_offline_without_the_file_the_message_names_the_file_and_its_folder(torc
     message = str(caught.value)
     assert f"Put the file {path.name} (from {url}) in the folder {path.parent}" in message
     assert 'weights to "none"' in message
+    # a parent run that provides the backbone's weights needs no file (init-from skips it)
+    assert load_pretrained_backbones(model, skip={"backbone1"}) == []
 
 
 def test_trace_code_export_gradcam_layer_and_the_random_weights_advice():
