@@ -138,6 +138,13 @@ def prune_structured(
         )
     pruner.step()
     new_spec, changes = _written_back(spec, graph, pruned)
+    if not changes:
+        reasons = "; ".join(f"{k.name}: {k.reason}" for k in kept)
+        raise CompressError(
+            f"nothing in this model can be pruned at {ratio:.0%} ({reasons}); structured "
+            "pruning needs a hidden layer (a convolution, a Linear before the last one, a "
+            "recurrent layer), or use --unstructured"
+        )
     try:
         rebuilt = build_model(new_spec, facts)
         rebuilt.load_state_dict(pruned.state_dict())
