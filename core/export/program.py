@@ -62,8 +62,8 @@ def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     if "data-dependent" in text or "GuardOnDataDependentSymNode" in type(error).__name__:
         return (
-            "a layer's output shape depends on the values of its input, not only on its "
-            "shape; such a model can run in the studio but not as a fixed graph"
+            "a layer's output shape or path depends on the values of its input, not only on "
+            "its shape; such a model can run in the studio but not as a fixed graph"
         )
     line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     return f"{type(error).__name__}: {line[:300]}" if line else type(error).__name__
