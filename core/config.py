@@ -16,6 +16,10 @@ MB = 1024 * 1024
 class Settings:
     home: Path
     database_url: str
+    # STUDIO_ARTIFACTS: where checkpoints, uploads and exports live; a local folder (shared by
+    # every worker when it is a network mount) or an fsspec URL such as s3://bucket/studio
+    # (core.artifacts); empty = $STUDIO_HOME/artifacts
+    artifacts: str = ""
     max_upload_bytes: int = 200 * MB  # uploads larger than this are refused before reading
     max_archive_files: int = 20_000  # zip-bomb guard: members in one archive
     max_archive_bytes: int = 1024 * MB  # zip-bomb guard: total uncompressed size
@@ -41,8 +45,21 @@ class Settings:
     api_key: str | None = None  # STUDIO_API_KEY: `studio serve` then wants `Bearer <key>`
 
     @property
+    def artifacts_url(self) -> str:
+        """The artifact root as given: a local folder, or a remote fsspec URL."""
+        return self.artifacts or str(self.home / "artifacts")
+
+    @property
+    def artifacts_remote(self) -> bool:
+        """True when the root is a remote fsspec URL (s3://...), not a local folder."""
+        return "://" in self.artifacts_url and not self.artifacts_url.startswith("file://")
+
+    @property
     def artifacts_dir(self) -> Path:
-        return self.home / "artifacts"
+        """The local artifact root (a remote root keeps exports here, in $STUDIO_HOME)."""
+        if self.artifacts_remote:
+            return self.home / "artifacts"
+        return Path(self.artifacts_url.removeprefix("file://")).expanduser().resolve()
 
     @property
     def checkpoints_dir(self) -> Path:
@@ -50,6 +67,11 @@ class Settings:
 
     @property
     def uploads_dir(self) -> Path:
+        return self.artifacts_dir / "uploads"
+
+    @property
+    def legacy_uploads_dir(self) -> Path:
+        """Where uploads lived before STUDIO_ARTIFACTS: still read, never written."""
         return self.home / "datasets" / "uploads"
 
     @property
@@ -101,6 +123,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         home=home,
         database_url=database_url,
+        artifacts=env.get("STUDIO_ARTIFACTS", "").strip(),
         max_upload_bytes=int(_number(env, "STUDIO_MAX_UPLOAD_MB", 200, minimum=1) * MB),
         max_archive_files=int(_number(env, "STUDIO_MAX_ARCHIVE_FILES", 20_000, minimum=1)),
         max_archive_bytes=int(_number(env, "STUDIO_MAX_ARCHIVE_MB", 1024, minimum=1) * MB),

@@ -62,8 +62,11 @@ def new_worker_id(kind: str = "worker") -> str:
     return f"{kind}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-def checkpoint_path(run_id: int, *, epoch: int, step: int) -> Path:
-    return get_settings().checkpoints_dir / str(run_id) / f"epoch-{epoch:04d}-step-{step:05d}.pt"
+def checkpoint_path(run_id: int, *, epoch: int, step: int) -> str:
+    """Where a checkpoint goes under the artifact root (a path, or a URL: core.artifacts)."""
+    from core import artifacts
+
+    return artifacts.location("checkpoints", str(run_id), f"epoch-{epoch:04d}-step-{step:05d}.pt")
 
 
 # --- heartbeat ---------------------------------------------------------------------------------
@@ -170,6 +173,7 @@ class RunRecorder(Callback):
     def on_checkpoint(
         self, state: dict[str, Any], *, epoch: int, step: int, metrics: dict[str, float]
     ) -> None:
+        from core import artifacts
         from core.train.checkpoint import save_checkpoint
 
         if self.lost or not db.call(repo.owns_run, run_id=self.run_id, worker_id=self.worker_id):
@@ -193,7 +197,7 @@ class RunRecorder(Callback):
         # keep the last few and the best: every epoch's file would fill the disk on long runs
         keep = get_settings().keep_checkpoints
         for stale in db.call(repo.prune_checkpoints, run_id=self.run_id, keep_last=keep):
-            Path(stale).unlink(missing_ok=True)
+            artifacts.remove(stale)
 
     def control(self, *, step: int) -> Control:
         self._report(step)

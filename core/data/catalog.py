@@ -1,5 +1,6 @@
 """The catalogue of registered uploads: a row in the database's `datasets` table per upload,
-and its files in one folder under settings.uploads_dir/<name>/ with a manifest.json beside them.
+and its files in one folder under settings.uploads_dir/<name>/ with a manifest.json beside them
+(under the artifact root, STUDIO_ARTIFACTS; pushed to and pulled from it when it is remote).
 
 The database says what is registered; the manifest lets a folder copied to another machine (or
 registered before the store existed) be adopted again. These functions are the only place that
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import artifacts
 from core.config import get_settings
 from core.store import repository
 from core.store.db import session_scope
@@ -43,7 +45,19 @@ class UploadRecord:
 
 
 def upload_folder(name: str) -> Path:
-    return get_settings().uploads_dir / name
+    """The upload's local folder under the artifact root. On a remote root (STUDIO_ARTIFACTS
+    URL) it is pulled from there the first time this machine reads it; an upload made before
+    STUDIO_ARTIFACTS existed is still read from its old folder."""
+    settings = get_settings()
+    folder = settings.uploads_dir / name
+    if folder.exists():
+        return folder
+    legacy = settings.legacy_uploads_dir / name
+    if legacy.exists():
+        return legacy
+    if settings.artifacts_remote:
+        artifacts.pull_folder(folder, "uploads", name)
+    return folder
 
 
 def write_manifest(folder: Path, record: UploadRecord) -> None:
@@ -58,6 +72,7 @@ def publish(staging: Path, record: UploadRecord) -> None:
     folder = upload_folder(record.name)
     staging.rename(folder)  # fails if the name was taken meanwhile: never overwrites
     try:
+        artifacts.push_folder(folder, "uploads", record.name)  # a remote root: every machine
         _describe_in_database(record)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
@@ -102,6 +117,9 @@ def list_records() -> list[UploadRecord]:
         ]
     records = {r["name"]: UploadRecord(**r) for r in stored if r}
     root = get_settings().uploads_dir
+    for name in artifacts.list_remote_folders("uploads"):  # pushed by another machine
+        if name not in records:
+            upload_folder(name)
     if root.is_dir():  # folders registered before the store existed, or copied in by hand
         for folder in sorted(root.iterdir()):
             if folder.name.startswith(".") or folder.name in records:
@@ -117,3 +135,5 @@ def delete_record(name: str) -> None:
     with session_scope() as session:
         repository.delete_dataset_record(session=session, name=name)
     shutil.rmtree(upload_folder(name), ignore_errors=True)
+    if get_settings().artifacts_remote:
+        artifacts.remove_tree("uploads", name)

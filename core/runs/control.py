@@ -5,11 +5,9 @@ with race-free conditional updates (a run that changed under us is not overwritt
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any
 
-from core.config import get_settings
+from core import artifacts
 from core.errors import NotFoundError, TrainingError
 from core.runs.reading import _in_session, get_run
 from core.runs.views import RunView
@@ -91,7 +89,7 @@ def request_restart(run_id: int) -> RunView:
             "be restarted"
         )
     for path in paths:
-        Path(path).unlink(missing_ok=True)
+        artifacts.remove(path)
     return get_run(run_id)
 
 
@@ -113,4 +111,4 @@ def delete_run(run_id: int) -> None:
             f"run {run_id} is running; stop it first (`studio stop {run_id}`) and delete it "
             "once it is cancelled"
         )
-    shutil.rmtree(get_settings().checkpoints_dir / str(int(run_id)), ignore_errors=True)
+    artifacts.remove_tree("checkpoints", str(int(run_id)))

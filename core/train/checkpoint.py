@@ -6,11 +6,11 @@ A state holds only tensors, dicts, lists, tuples, ints, floats, bools, strings a
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import random
 import re
-import tempfile
 import zipfile
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -159,48 +159,33 @@ def _check_plan(state: dict[str, Any], plan: Plan) -> None:
         )
 
 
-def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
-    """Write `state` to `path` atomically: a temp file in the same folder, fsync, rename.
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path | str:
+    """Write `state` to `path` (a local path or an artifact URL, core.artifacts) atomically:
+    a temp file in the same folder, fsync, rename; on an object store one whole upload.
 
-    A crash mid-write leaves the previous file at `path` untouched.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(target.parent)
-    return target
+    A crash mid-write leaves the previous file at `path` untouched. Returns a Path for a local
+    target, the URL for a remote one."""
+    from core import artifacts
 
-
-def _fsync_dir(folder: Path) -> None:
-    # makes the rename itself durable; not possible on every platform, harmless to skip there
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    written = artifacts.write_atomic(path, lambda handle: torch.save(state, handle))
+    return written if artifacts.is_remote(written) else Path(written)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint onto the CPU with `weights_only=True`; TrainingError when unusable."""
-    source = Path(path)
-    if not source.is_file():
+    """Read a checkpoint onto the CPU with `weights_only=True`; TrainingError when unusable.
+    `path` is a local path or an artifact URL (core.artifacts)."""
+    from core import artifacts
+
+    source = path if artifacts.is_remote(path) else Path(str(path).removeprefix("file://"))
+    if not artifacts.exists(source):
         raise TrainingError(f"checkpoint {source} does not exist")
     try:
-        state = torch.load(source, map_location="cpu", weights_only=True)
+        if isinstance(source, Path):
+            state = torch.load(source, map_location="cpu", weights_only=True)
+        else:  # remote: read whole (object stores do not seek cheaply), then unpickle safely
+            with artifacts.open_read(source) as handle:
+                data = io.BytesIO(handle.read())
+            state = torch.load(data, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         # only PyTorch's reason, never its colour codes or its "if you trust the source" hint
         lines = [_ANSI.sub("", line).strip() for line in str(error).splitlines()]
