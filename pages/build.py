@@ -183,11 +183,28 @@ def import_code() -> None:
             source,
             class_name=(state.get(state.CODE_IMPORT_CLASS) or "").strip() or None,
             filename=where,
+            assumed_shape=current_input_shape(),
         )
         replace_draft(spec_editor.from_spec(imported.spec))
-        state.notify(state.NOTICE, "success", f"Imported {imported.class_name} from {where}.")
+        said = f"Imported {imported.class_name} from {where}."
+        if imported.notes:
+            state.notify(state.NOTICE, "warning", f"{said} Note: {'; '.join(imported.notes)}")
+        else:
+            state.notify(state.NOTICE, "success", said)
     except StudioError as error:
         state.notify(state.NOTICE, "error", f"Not imported: {error}")
+
+
+def current_input_shape() -> tuple[int, ...] | None:
+    """The sample shape of the Input chosen on the page (a dataset's, or the one typed in)."""
+    source = state.get(state.INPUT_SOURCE)
+    infos = dataset_infos()
+    if source in infos:
+        return tuple(infos[source].sample_shape)
+    try:
+        return tuple(parse_int_list(state.get(state.INPUT_SHAPE_TEXT) or "")) or None
+    except ValueError:
+        return None
 
 
 def history() -> canvas_graph.History:

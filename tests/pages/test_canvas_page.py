@@ -89,3 +89,36 @@ def test_a_connection_backwards_is_refused_with_a_message_and_changes_nothing():
     send(at, op="connect", source=relu, target=conv)
     assert spec_editor.to_spec(at.session_state[state.DRAFT]) == before
     assert any("runs before block 1" in e.value for e in at.error)
+
+
+RESIDUAL_CODE = """
+import torch
+from torch import nn
+
+
+class Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.proj = nn.Conv2d(1, 4, 1)
+        self.fc = nn.Linear(4 * 8 * 8, 10)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x)) + self.proj(x)
+        return self.fc(y.flatten(1))
+"""
+
+
+def test_pasted_pytorch_code_becomes_the_model_only_when_asked():
+    at = open_app()
+    at.text_area(key=state.CODE_IMPORT_TEXT).set_value(RESIDUAL_CODE).run()
+    assert blocks(at) == []  # typing the code runs nothing
+    at.button(key=state.CODE_IMPORT_RUN).click().run()
+    assert not at.exception, at.exception
+    assert [b.type for b in blocks(at)] == ["Conv2d", "ReLU", "Conv2d", "Add", "Flatten", "Linear"]
+    assert any("Imported Residual" in s.value for s in at.success)  # checked on digits' 1×8×8
+    assert [n["status"] for n in graph(at)["nodes"][1:]] == ["ok"] * 6
+    at.text_area(key=state.CODE_IMPORT_TEXT).set_value("x = torch.softmax(1)\n").run()
+    at.button(key=state.CODE_IMPORT_RUN).click().run()
+    assert any("Not imported" in e.value for e in at.error)
+    assert len(blocks(at)) == 6  # a failed import changes nothing
