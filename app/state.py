@@ -178,6 +178,16 @@ EXPLAIN_SENTENCE = "explain.sentence"  # text models: a sentence a person types
 EXPLAIN_ROW = "explain.row"  # tables: the row a person edits
 EXPLAIN_SAMPLE = "explain.sample"
 EXPLAIN_TOP3 = "explain.top3"
+EXPLAIN_TABS = "explain.tabs"  # one prediction | what it looks for in each class
+
+
+def explain_class_figure_key(index: int) -> str:
+    return f"explain.class_figure.{index}"
+
+
+def share_report_key(page: str, part: str) -> str:
+    """The "Share a report" widgets of a page (part: prepare | download)."""
+    return f"{page}.share_report.{part}"
 
 
 def explain_canvas_key(clears: int) -> str:

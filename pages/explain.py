@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from app import explain_models, figures_explain, state
+from app import explain_models, figures_explain, report_views, state
 from app.plain_text import md_escape
 from core import runs
 from core.errors import StudioError
@@ -277,8 +277,27 @@ def main() -> None:
     except StudioError as error:
         st.error(md_escape(error))
         st.stop()
+    report_views.share_report(run, page="explain")
+    one, per_class = st.tabs(
+        ["One prediction", "What it looks for in each class"],
+        key=state.EXPLAIN_TABS,
+        on_change="rerun",
+    )
+    if per_class.open:  # only the open tab is worked out: the per-class view takes seconds
+        with per_class:
+            report_views.class_view(run, model, dataset, lock)
+        return
+    with one:
+        one_prediction(run, model, dataset, lock)
+
+
+def one_prediction(run, model, dataset, lock) -> None:
+    """One sample, one or more methods: the sentence, the warnings and the pictures."""
     if dataset.task != "classification":
-        st.info("This run predicts numbers (regression); explanations are for classifiers.")
+        st.info(
+            "This run predicts numbers (regression); single explanations are for classifiers. "
+            "The other tab shows what moves its value up or down."
+        )
         st.stop()
     try:
         x, label, caption = choose_sample(run, dataset)

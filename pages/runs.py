@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import explain_models, figures, run_view, spec_editor, state
+from app import explain_models, figures, report_views, run_view, spec_editor, state
 from app import live as live_curves
 from app.plain_text import md_escape
 from core import metric_catalog as catalog
@@ -155,6 +155,8 @@ def detail(all_runs: list) -> None:
                 args=(run.id,),
             )
             no.button("Cancel", key=state.RUNS_DELETE_CANCEL, on_click=cancel_delete)
+    if run.epoch > 0:
+        report_views.share_report(run, page="runs")
     st.caption("Settings: " + md_escape(run_view.settings_text(run.settings)))
     lineage(run, by_id)
     if run.status == RunStatus.FAILED and run.error:
