@@ -22,6 +22,7 @@ PAGE_FILES = (
     ("runs.py", "Runs", ":material/monitoring:"),
     ("explain.py", "Explain", ":material/lightbulb:"),
     ("deploy.py", "Deploy", ":material/rocket_launch:"),
+    ("compress.py", "Compress", ":material/compress:"),
 )
 
 st.set_page_config(page_title="Model Studio", page_icon="🧠", layout="wide")

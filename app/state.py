@@ -230,6 +230,26 @@ def explain_attention_key(layer: str) -> str:
     return f"explain.attention.{layer}"
 
 
+# ---- Compress --------------------------------------------------------------------------------
+COMPRESS_RUN = "compress.run"
+COMPRESS_METHOD = "compress.method"  # structured | unstructured | none (int8 only)
+COMPRESS_RATIO = "compress.ratio"
+COMPRESS_EPOCHS = "compress.epochs"  # fine-tune epochs (a queued child run)
+COMPRESS_INT8 = "compress.int8"
+COMPRESS_GO = "compress.go"
+COMPRESS_NOTICE = "compress.notice"
+COMPRESS_SHOWN = "compress.shown"  # the report folder on screen (reports live on disk)
+COMPRESS_FINETUNE = "compress.finetune"  # a finished fine-tune of the run, to compare
+COMPRESS_COMPARE = "compress.compare"  # the button comparing it with its parent
+COMPRESS_COMPARED = "compress.compared"  # {child run id: its --json document} this session
+COMPRESS_TABLE = "compress.table"
+
+
+def compress_table_key(run_id: int) -> str:
+    """The before/after table of a fine-tune compared with its parent."""
+    return f"{COMPRESS_TABLE}.{run_id}"
+
+
 # ---- pages, as st.switch_page / st.page_link want them (relative to app/main.py) -------------
 PAGE_BUILD = "../pages/build.py"
 PAGE_DATA = "../pages/data.py"
@@ -237,6 +257,7 @@ PAGE_TRAIN = "../pages/train.py"
 PAGE_RUNS = "../pages/runs.py"
 PAGE_EXPLAIN = "../pages/explain.py"
 PAGE_DEPLOY = "../pages/deploy.py"
+PAGE_COMPRESS = "../pages/compress.py"
 
 # ---- query parameters (the part of the state that lives in the URL) ---------------------------
 QP_RUN = "run"  # Train: the run on screen; Runs: the run in detail; Explain: the run asked

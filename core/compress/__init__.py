@@ -17,6 +17,7 @@ _LAZY = {
     "CompressionReport": "core.compress.service",
     "compress_run": "core.compress.service",
     "compare_with_parent": "core.compress.service",
+    "list_reports": "core.compress.service",
     "prune_structured": "core.compress.structured",
     "prune_unstructured": "core.compress.unstructured",
     "check_ratio": "core.compress.structured",

@@ -35,6 +35,7 @@ from core.compress.measure import (
 from core.compress.structured import check_ratio
 from core.config import get_settings
 from core.errors import CompressError
+from core.states import RunStatus
 
 Method = Literal["structured", "unstructured"]
 METHODS: tuple[Method, ...] = ("structured", "unstructured")
@@ -308,13 +309,17 @@ def _finetune(
     }
     if not options.foreground:
         child = runs.submit_run(**common)
-        return child, {"run_id": child, "status": "queued", "epochs": options.finetune_epochs}, None
+        return (
+            child,
+            {"run_id": child, "status": str(RunStatus.QUEUED), "epochs": options.finetune_epochs},
+            None,
+        )
 
     def training(step: int, total: int, latest: dict[str, float]) -> None:
         progress("fine-tuning", step, total)
 
     result = runs.train_run_foreground(**common, progress=training)
-    if result["status"] != "completed":
+    if result["status"] != RunStatus.COMPLETED:
         raise CompressError(
             f"the fine-tune (run {result['run_id']}) ended {result['status']}: "
             f"{result.get('error') or 'no error recorded'}"
@@ -322,7 +327,11 @@ def _finetune(
     from core.runs.models import load_run_model
 
     model, _, _ = load_run_model(result["run_id"])
-    status = {"run_id": result["run_id"], "status": "completed", "epochs": options.finetune_epochs}
+    status = {
+        "run_id": result["run_id"],
+        "status": str(RunStatus.COMPLETED),
+        "epochs": options.finetune_epochs,
+    }
     return result["run_id"], status, model
 
 
@@ -424,3 +433,16 @@ def ratio(before: float | None, after: float | None) -> float | None:
     if before is None or after is None or not before:
         return None
     return float(np.float64(after) / np.float64(before))
+
+
+def list_reports(run_id: int) -> list[dict[str, Any]]:
+    """The `--json` documents of the compressions made from run `run_id`, newest first (read
+    from their folders: a page reload loses none)."""
+    base = get_settings().compressed_dir / f"run-{run_id}"
+    found = []
+    for path in base.glob(f"*/{REPORT_FILE}") if base.is_dir() else ():
+        try:
+            found.append((path.stat().st_mtime, json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError):
+            continue  # a folder being written, or damaged: not a report to show
+    return [document for _, document in sorted(found, key=lambda item: -item[0])]
