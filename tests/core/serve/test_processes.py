@@ -1,5 +1,5 @@
-"""The standalone file serves a bundle with nothing of the studio (nor torch) importable; local
-`studio serve` processes are listed with their address, stopped, and dead ones forgotten."""
+"""The standalone file serves a bundle with nothing of the studio (nor torch) importable; dead
+local servers are forgotten (starting, listing and stopping one: tests/pages/test_deploy_page.py)."""
 
 from __future__ import annotations
 
@@ -84,21 +84,6 @@ def test_the_standalone_file_serves_a_bundle_alone_in_a_subprocess(served, tmp_p
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def test_a_server_process_is_listed_with_its_address_and_stopped(served):
-    run = served["mnist1d"]
-    view = processes.start_server(str(run.folder), runtime="torch", timeout_s=120)
-    try:
-        assert view.url.startswith("http://127.0.0.1:") and view.run_id == run.run_id
-        assert [v.pid for v in processes.list_servers()] == [view.pid]
-        answer = post(f"{view.url}/predict", {"inputs": run.raw[:2]})
-        assert answer["predictions"][0]["index"] == int(run.outputs[0].argmax())
-        assert main(["servers", "--json"]) == 0
-    finally:
-        processes.stop_server(view.pid)
-    assert processes.list_servers() == []
-    assert not processes.is_alive(view.pid)
 
 
 def test_entries_of_dead_servers_are_removed(studio_home):
