@@ -21,6 +21,7 @@ PAGE_FILES = (
     ("train.py", "Train", ":material/play_circle:"),
     ("runs.py", "Runs", ":material/monitoring:"),
     ("explain.py", "Explain", ":material/lightbulb:"),
+    ("sweep.py", "Sweep", ":material/tune:"),
     ("deploy.py", "Deploy", ":material/rocket_launch:"),
     ("compress.py", "Compress", ":material/compress:"),
 )

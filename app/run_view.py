@@ -27,6 +27,7 @@ STATUS_LOOK: dict[RunStatus, tuple[str, str]] = {  # status -> (badge colour, wh
     RunStatus.COMPLETED: ("green", "finished"),
     RunStatus.FAILED: ("red", "failed"),
     RunStatus.CANCELLED: ("gray", "stopped"),
+    RunStatus.PRUNED: ("violet", "stopped early by its sweep as unpromising (curves kept)"),
 }
 
 

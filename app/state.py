@@ -53,17 +53,6 @@ CODE_IMPORT_TEXT = "build.code_import_text"  # PyTorch source pasted in
 CODE_IMPORT_FILE = "build.code_import_file"  # a .py file
 CODE_IMPORT_CLASS = "build.code_import_class"  # the nn.Module class to import (empty: the last)
 CODE_IMPORT_RUN = "build.code_import_run"  # the button: code runs only when it is pressed
-BUILD_CANVAS = "build.canvas"  # the canvas component (app/components/canvas)
-CANVAS_SELECTED = "build.canvas_selected"  # uid of the block selected on the canvas, or None
-CANVAS_DIRECTION = "build.canvas_direction"  # the canvas's layout: "LR" or "TB"
-BUILD_HISTORY = "build.history"  # app.canvas_graph.History: the last specs, for undo / redo
-BUILD_UNDO = "build.undo"
-BUILD_REDO = "build.redo"
-BUILD_SHOW_ALL = "build.show_all"  # "show every block" after a canvas selection
-CODE_IMPORT_TEXT = "build.code_import_text"  # PyTorch source pasted in
-CODE_IMPORT_FILE = "build.code_import_file"  # a .py file
-CODE_IMPORT_CLASS = "build.code_import_class"  # the nn.Module class to import (empty: the last)
-CODE_IMPORT_RUN = "build.code_import_run"  # the button: code runs only when it is pressed
 
 
 def palette_key(layer_type: str) -> str:
@@ -230,6 +219,30 @@ def explain_attention_key(layer: str) -> str:
     return f"explain.attention.{layer}"
 
 
+# ---- Sweep -----------------------------------------------------------------------------------
+SWEEP_SPEC_SOURCE = "sweep.spec_source"  # FROM_BUILD or a saved spec name
+SWEEP_DATASET = "sweep.dataset"
+SWEEP_SETTING = "sweep.setting."  # prefix: one widget per base setting shown
+SWEEP_PARAMS = "sweep.params"  # the parameter lines, `--param` syntax
+SWEEP_OBJECTIVE = "sweep.objective"
+SWEEP_SAMPLER = "sweep.sampler"
+SWEEP_PRUNER = "sweep.pruner"
+SWEEP_TRIALS = "sweep.trials"
+SWEEP_MINUTES = "sweep.minutes"  # time limit; 0 = none
+SWEEP_START = "sweep.start"
+SWEEP_CHOICE = "sweep.choice"  # the sweep on screen
+SWEEP_STOP = "sweep.stop"
+SWEEP_USE_BEST = "sweep.use_best"
+SWEEP_NOTICE = "sweep.notice"
+SWEEP_TABLE = "sweep.table"
+SWEEP_BEST_CHART = "sweep.best_chart"
+
+
+def sweep_figure_key(title: str) -> str:
+    """One of Optuna's figures on the Sweep page."""
+    return f"sweep.figure.{title}"
+
+
 # ---- Compress --------------------------------------------------------------------------------
 COMPRESS_RUN = "compress.run"
 COMPRESS_METHOD = "compress.method"  # structured | unstructured | none (int8 only)
@@ -257,6 +270,7 @@ PAGE_TRAIN = "../pages/train.py"
 PAGE_RUNS = "../pages/runs.py"
 PAGE_EXPLAIN = "../pages/explain.py"
 PAGE_DEPLOY = "../pages/deploy.py"
+PAGE_SWEEP = "../pages/sweep.py"
 PAGE_COMPRESS = "../pages/compress.py"
 
 # ---- query parameters (the part of the state that lives in the URL) ---------------------------
@@ -264,6 +278,7 @@ QP_RUN = "run"  # Train: the run on screen; Runs: the run in detail; Explain: th
 QP_DRAFT = "draft"  # Build: the spec being edited, compressed
 QP_SPEC = "spec"  # Build: a saved spec to open ("name" or "name@version")
 QP_TRAIN = "train"  # Train: the form's values that differ from the defaults, as JSON
+QP_SWEEP = "sweep"  # Sweep: the sweep on screen
 
 
 def upload_file_key(generation: int) -> str:

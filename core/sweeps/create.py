@@ -94,7 +94,9 @@ def create_sweep(
         seed=base.seed,
     )
     study = studies.load(row, create=True)
-    for values in first:
+    if sampler == "grid":
+        first += [p for p in studies.grid_points(space, seed=base.seed) if p not in first]
+    for values in first[: trials or None]:
         study.enqueue_trial(values, skip_if_exists=True)
     advance(row.id, owner=f"create-{row.id}")
     return row.id

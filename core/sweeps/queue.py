@@ -18,6 +18,7 @@ Everything lives in the database, so a sweep survives a restart of every process
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from datetime import timedelta
@@ -160,7 +161,7 @@ def _add_trial(
             run=None,
             error=str(error),
         )
-        study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+        tell(study, number, TrialState.FAIL)
         log.info("sweep %d trial %d refused: %s", sweep.id, number, error)
         return 0
     origin = {"kind": "sweep", "sweep_id": sweep.id, "trial": number, "params": params}
@@ -211,10 +212,19 @@ def reconcile(sweep_id: int) -> None:
                 state = TrialState.COMPLETE if value is not None else TrialState.FAIL
             elif run is not None and run.status == RunStatus.PRUNED:
                 state = TrialState.PRUNED
-            study.tell(trial.number, value, state=state, skip_if_finished=True)
+            tell(study, trial.number, state, value)
     spent = budget_left(sweep, len(pairs)) == 0 and not _unfinished(sweep_id)
     if spent and db.call(store.finish_sweep, sweep_id=sweep_id, status=SweepStatus.COMPLETED):
         log.info("sweep %d completed", sweep_id)
+
+
+def tell(study: Any, number: int, state: Any, value: float | None = None) -> None:
+    """Tell the study how trial `number` ended, unless another process told it first (workers
+    and status readers reconcile at once: the first one wins, the others change nothing)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    with contextlib.suppress(UpdateFinishedTrialError):  # told between our read and write
+        study.tell(number, value, state=state, skip_if_finished=True)
 
 
 def _unfinished(sweep_id: int) -> int:
@@ -243,4 +253,4 @@ def stop_sweep(sweep_id: int) -> None:
             log.info("sweep %d: run %d not stopped: %s", sweep_id, run_id, error)
     study = studies.load(sweep)
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(frozen.number, state=TrialState.FAIL, skip_if_finished=True)
+        tell(study, frozen.number, TrialState.FAIL)

@@ -16,6 +16,8 @@ asking one after another never draw the same "random" start, and a sweep replays
 
 from __future__ import annotations
 
+import itertools
+import random
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -103,15 +105,24 @@ def make_sampler(name: str, params: list[Param], *, seed: int) -> optuna.sampler
 
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    if name == "grid":
-        return optuna.samplers.GridSampler(grid(params), seed=seed)
+    if name == "grid":  # every point is enqueued at creation (grid_points); none is sampled
+        return optuna.samplers.RandomSampler(seed=seed)
     # constant_liar: trials asked while others still train are not sampled on top of them
     return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
 
-def grid(params: list[Param]) -> dict[str, list[Any]]:
-    """The grid sampler's search space: every parameter's choices."""
-    return {p.name: list(p.choices or ()) for p in params}
+def grid_points(params: list[Param], *, seed: int) -> list[dict[str, Any]]:
+    """Every combination of the parameters' choices, in an order shuffled by `seed`.
+
+    A grid sweep enqueues these as its trials (Optuna's `enqueue_trial`) rather than using
+    Optuna's GridSampler, which stops the study from inside `tell` and so needs
+    `study.optimize` in one process; the studio's trials are asked and told by many."""
+    points = [
+        dict(zip([p.name for p in params], values, strict=True))
+        for values in itertools.product(*(p.choices or () for p in params))
+    ]
+    random.Random(seed).shuffle(points)
+    return points
 
 
 def grid_size(params: list[Param]) -> int:
