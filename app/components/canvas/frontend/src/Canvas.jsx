@@ -18,6 +18,8 @@ import {
 import { layout } from "./layout.js";
 
 const DRAG_TYPE = "application/x-studio-layer";
+// nodes shown when a graph is laid out (more would be too small to read), per direction
+const FIT_FIRST = { LR: 5, TB: 6 };
 
 function BlockNode({ data }) {
   const horizontal = data.direction === "LR";
@@ -59,7 +61,7 @@ function InputNode({ data }) {
   );
 }
 
-const NODE_TYPES = { block: BlockNode, input: InputNode };
+const NODE_TYPES = { block: BlockNode, modelInput: InputNode };
 
 function structureOf(graph) {
   const nodes = graph.nodes.map((n) => n.uid).join(",");
@@ -104,6 +106,7 @@ function Flow({ graph, send }) {
   const [nodes, setNodes] = useState([]);
   const positions = useRef({});
   const laidOut = useRef("");
+  const [layoutVersion, setLayoutVersion] = useState(0);
   const direction = graph.direction || "LR";
 
   const edges = useMemo(
@@ -125,11 +128,12 @@ function Flow({ graph, send }) {
     if (structure !== laidOut.current) {
       positions.current = layout(graph.nodes.map((n) => ({ id: n.uid })), edges, direction);
       laidOut.current = structure;
+      setLayoutVersion((version) => version + 1);
     }
     setNodes(
       graph.nodes.map((node) => ({
         id: node.uid,
-        type: node.kind === "input" ? "input" : "block",
+        type: node.kind === "input" ? "modelInput" : "block",
         position: positions.current[node.uid] || { x: 0, y: 0 },
         data: { ...node, direction },
         deletable: node.kind !== "input",
@@ -138,10 +142,14 @@ function Flow({ graph, send }) {
     );
   }, [graph, edges, direction]);
 
+  // after a new layout, show the input and the first blocks at a readable size; the minimap
+  // and panning reach the rest of a long model
   useEffect(() => {
-    const timer = setTimeout(() => flow.fitView({ padding: 0.15, maxZoom: 1.1 }), 30);
+    if (!layoutVersion) return undefined;
+    const first = graph.nodes.slice(0, FIT_FIRST[direction] || 5).map((node) => ({ id: node.uid }));
+    const timer = setTimeout(() => flow.fitView({ nodes: first, padding: 0.2, maxZoom: 1 }), 60);
     return () => clearTimeout(timer);
-  }, [laidOut.current]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [layoutVersion]); // eslint-disable-line react-hooks/exhaustive-deps
 
   const onNodesChange = useCallback((changes) => {
     for (const change of changes) {
@@ -179,7 +187,6 @@ function Flow({ graph, send }) {
         onPaneClick={() => graph.nodes.some((n) => n.selected) && send({ op: "select", uid: null })}
         deleteKeyCode={["Backspace", "Delete"]}
         minZoom={0.2}
-        fitView
         proOptions={{ hideAttribution: true }}
       >
         <Background gap={18} />
