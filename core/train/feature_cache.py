@@ -59,6 +59,7 @@ class CachedFeatureModel(nn.Module):
         object.__setattr__(self, "_modules", model._modules)  # the same blocks, same names
         object.__setattr__(self, "full_model", model)
         self.plan = plan
+        self._plan = list(plan.steps)  # what runs here (the head): FineTune finds no body
 
     def train(self, mode: bool = True) -> CachedFeatureModel:
         self.full_model.train(mode)  # frozen blocks stay in eval mode (SpecModel.train)
