@@ -11,6 +11,7 @@ the pruned weights and records its parent (lineage).
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,8 +156,31 @@ def compress_run(
     options = options.checked()
     progress("loading the run", 0, 1)
     parent, data, run = load_run_model(run_id)
-    folder = _new_folder(run.id, options)
     model, spec, pruning, notes = _pruned(parent, run, data, options, progress)
+    folder = _new_folder(run.id, options)
+    try:
+        report = _finish(folder, parent, data, run, model, spec, options, progress)
+    except BaseException:
+        if not (folder / PRUNED_FILE).exists():  # no fine-tune run reads from it: clean up
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    report.pruning, report.notes = pruning, notes + report.notes
+    (folder / REPORT_FILE).write_text(json.dumps(report.to_json(), indent=1), encoding="utf-8")
+    return report
+
+
+def _finish(
+    folder: Path,
+    parent: nn.Module,
+    data: Any,
+    run: Any,
+    model: nn.Module,
+    spec: dict[str, Any],
+    options: CompressOptions,
+    progress: Progress,
+) -> CompressionReport:
+    """Fine-tune, write the serving files, quantize, measure: everything after pruning."""
+    notes: list[str] = []
     finetune = None
     child_id = None
     if options.finetune_epochs:
@@ -181,7 +205,7 @@ def compress_run(
     agreement = attribution_agreement(
         parent, compared, data, samples=options.samples, what=_what(options)
     )
-    report = CompressionReport(
+    return CompressionReport(
         run_id=child_id,
         parent_run_id=run.id,
         before=before,
@@ -189,14 +213,11 @@ def compress_run(
         attribution_agreement=agreement,
         method=options.description,
         folder=folder,
-        pruning=pruning,
         int8=int8,
         finetune=finetune,
         spec=spec,
         notes=notes,
     )
-    (folder / REPORT_FILE).write_text(json.dumps(report.to_json(), indent=1), encoding="utf-8")
-    return report
 
 
 def compare_with_parent(

@@ -61,6 +61,21 @@ def test_structured_pruning_queues_a_fine_tune_that_records_its_parent(parent):
         compare_with_parent(parent)
 
 
+def test_a_foreground_fine_tune_starts_from_the_pruned_weights_and_is_measured(parent):
+    report = compress_run(
+        parent, CompressOptions(prune=0.5, finetune_epochs=1, foreground=True, **QUICK)
+    )
+    child = runs.get_run(report.run_id)
+    assert child.status == "completed" and child.parent_run_id == parent
+    init = child.result["init"]
+    assert init["weights"].endswith("pruned.safetensors") and not init["skipped"]
+    assert report.finetune == {"run_id": child.id, "status": "completed", "epochs": 1}
+    # the table's after column is the fine-tuned model: its accuracy is the run's own
+    accuracy = child.result["metrics"]["test_accuracy"]
+    assert report.after.test_accuracy == pytest.approx(accuracy, abs=1e-6)
+    assert "fine-tuned model relies" in report.attribution_agreement.sentence
+
+
 def test_int8_is_an_onnx_file_measured_on_the_test_split_and_servable(parent):
     report = compress_run(parent, CompressOptions(int8=True, **QUICK))
     before, after = report.before, report.after

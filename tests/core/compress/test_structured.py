@@ -172,3 +172,10 @@ def test_channels_that_carry_nothing_go_first_and_the_outputs_do_not_change():
 def test_ratios_outside_zero_to_one_are_refused(ratio):
     with pytest.raises(CompressError, match="ratio"):
         check_ratio(ratio)
+
+
+def test_a_model_with_nothing_to_prune_is_refused_with_the_reasons():
+    spec = {"input_shape": [1, 8, 8], "layers": [{"type": "Flatten"}, {"type": "Linear"}]}
+    facts = ModelFacts(input_shape=(1, 8, 8), num_classes=10)
+    with pytest.raises(CompressError, match="nothing in this model can be pruned.*output layer"):
+        prune_structured(build_model(spec, facts), spec, facts, 0.5)
