@@ -20,6 +20,7 @@ from core.explain import METHOD_TITLES, METHODS, TEXT_METHODS
 from core.serve import processes
 from core.serve.contract import contract_for, raw_sample
 from core.serve.examples import call, curl_example, human_view, python_example
+from core.states import RunStatus
 
 FORMAT_TITLES = {
     "onnx": ("ONNX", "runs with onnxruntime in Python, C++, C#, Java, JavaScript"),
@@ -43,7 +44,7 @@ def run_label(run) -> str:
 
 
 def choose_run():
-    finished = [run for run in runs.list_runs(status="completed") if run.epoch > 0]
+    finished = [run for run in runs.list_runs(status=RunStatus.COMPLETED) if run.epoch > 0]
     if not finished:
         st.info("No finished run yet: train a model to the end, then come back to ship it.")
         st.page_link(state.PAGE_TRAIN, label="Open Train", icon=":material/play_circle:")
