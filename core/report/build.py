@@ -15,6 +15,7 @@ from typing import Any
 
 from torch import nn
 
+from core.errors import ReportError
 from core.report.examples import SAMPLES, Example, choose_examples, explain_examples
 from core.report.outcomes import Outcomes, measure_outcomes
 from core.report.profiles import (
@@ -90,6 +91,11 @@ def build_report(
 ) -> ReportData:
     """Measure a report's numbers: test results, per-class attributions, trust checks and
     `samples` example predictions (about half of them mistakes)."""
+    if len(dataset.test) == 0:
+        raise ReportError(
+            f"the test split of {dataset.name!r} is empty; a report measures the model on test "
+            "samples it never trained on"
+        )
     samples = max(0, min(int(samples), MAX_SAMPLES))
     model.eval()
     outcomes = measure_outcomes(model, dataset)
@@ -182,8 +188,6 @@ def write_run_report(
 ) -> Path:
     """Write the report of a saved run to `out` (default: run-ID-report.html here); returns
     the path. Written to a temporary name first, so a half-written report never appears."""
-    from core.errors import ReportError
-
     page, _data = run_report_html(run_id, samples=samples, progress=progress)
     path = Path(out) if out is not None else Path(f"run-{run_id}-report.html")
     if path.is_dir():

@@ -177,7 +177,10 @@ def looks_for(dataset: Any, profile: ClassProfile, regression: bool) -> str:
         return (
             f"{averaged}, the words that move {value_name(dataset)} most: " + "; ".join(parts) + "."
         )
-    parts = [f"{quoted(w.word)} ({w.push:+.2g}, in {w.count})" for w in profile.words[:5]]
+    parts = [
+        f"{quoted(w.word)} (in {w.count} {sample_noun(dataset.modality, w.count)})"
+        for w in profile.words[:5]
+    ]
     return (
         f"{averaged}, the words that push most towards {quoted(profile.name)}: "
         + ", ".join(parts)

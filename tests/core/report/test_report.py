@@ -4,6 +4,7 @@ text from the data escaped."""
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import pytest
@@ -73,3 +74,14 @@ def test_a_regression_report_says_what_moves_the_value(regression_run):
     assert len(data.examples) == 4
     assert all("The model predicts" in e.sentence for e in data.examples)
     assert "moves the prediction of price by" in page
+
+
+def test_figure_json_cannot_close_its_script_element():
+    import plotly.graph_objects as go
+
+    from core.report.page import figure_json
+
+    hostile = "</script><script>alert(1)</script>"
+    text = figure_json(go.Figure(go.Bar(x=[hostile], y=[1]), layout={"title": {"text": hostile}}))
+    assert "<" not in text and ">" not in text
+    assert json.loads(text)["layout"]["title"]["text"] == hostile  # still the same figure
