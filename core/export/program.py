@@ -50,7 +50,7 @@ def capture(model: nn.Module, example: torch.Tensor) -> torch.export.ExportedPro
     values of the input, Python control flow on tensor values)."""
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     try:
-        with quiet():
+        with quiet(), eval_mode(model):
             return torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
     except Exception as error:  # torch raises many kinds; the person needs the first line
         raise ExportError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,7 +140,9 @@ def _check_format(fmt: str) -> None:
 def _staging_path(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     # the suffix is kept: torch.export.load wants a name ending in .pt2
-    return target.with_name(f".{target.stem}.partial-{os.getpid()}{target.suffix}")
+    # unique per call: two exports of one run (two tabs, two threads) never share a staging name
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return target.with_name(f".{target.stem}.partial-{tag}{target.suffix}")
 
 
 def _move_into_place(staging: Path, target: Path, *, replace: bool) -> None:
