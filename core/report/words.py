@@ -190,8 +190,9 @@ def looks_for(dataset: Any, profile: ClassProfile, regression: bool) -> str:
 
 def randomization_sentence(check: Randomization, modality: str) -> str:
     many = sample_noun(modality, check.samples)
+    correlation = 0.0 if abs(check.correlation) < 0.005 else check.correlation  # never "-0.00"
     measured = (
-        f"average rank correlation {check.correlation:.2f}; a warning starts at "
+        f"average rank correlation {correlation:.2f}; a warning starts at "
         f"{RANDOMIZATION_THRESHOLD:.2f}"
     )
     start = (

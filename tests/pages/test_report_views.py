@@ -23,7 +23,9 @@ def digits_run() -> int:
     return result["run_id"]
 
 
-def test_explain_shares_a_report_and_shows_what_it_looks_for_per_class(digits_run):
+def test_runs_and_explain_share_a_report_and_explain_shows_each_class(digits_run):
+    at = open_app("runs", query_params={"run": str(digits_run)})
+    assert at.button(key=state.share_report_key("runs", "prepare")).label == "Share a report"
     at = open_app("explain", query_params={"run": str(digits_run)})
     assert [t.label for t in at.tabs] == ["One prediction", PER_CLASS]
     assert not at.get("download_button")  # made only when asked: it takes seconds
@@ -37,8 +39,3 @@ def test_explain_shares_a_report_and_shows_what_it_looks_for_per_class(digits_ru
     said = [c.value for c in at.caption if c.value.startswith("It says")]
     assert len(said) == 10  # one card per digit
     assert len(at.get("plotly_chart")) == 10
-
-
-def test_runs_offers_the_report_of_a_trained_run(digits_run):
-    at = open_app("runs", query_params={"run": str(digits_run)})
-    assert at.button(key=state.share_report_key("runs", "prepare")).label == "Share a report"

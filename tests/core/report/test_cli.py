@@ -36,7 +36,8 @@ def test_an_unknown_run_is_one_line_and_exit_1(in_table_home, tmp_path, capsys):
     assert not (tmp_path / "r.html").exists()
 
 
-def test_too_many_samples_is_a_usage_error():
+@pytest.mark.parametrize("option", [["--samples", "51"], ["--threads", "-1"]])
+def test_out_of_range_options_are_usage_errors(option):
     with pytest.raises(SystemExit) as exit_:
-        main(["report", "1", "--samples", "51"])
+        main(["report", "1", *option])
     assert exit_.value.code == 2
