@@ -7,7 +7,7 @@ pruning, with the best validation accuracy of each.
 3. the same 16 trials, no pruner, 1 worker: one after another.
 Each configuration has its own STUDIO_HOME; workers are started and idle before the clock starts.
 
-Run: .venv/bin/python bench/bench_sweep.py [--trials 16] [--epochs 4]
+Run: .venv/bin/python bench/bench_sweep.py [--trials 16] [--epochs 3]
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ def run_configuration(
         "STUDIO_HOME": str(home),
         "STUDIO_DATABASE_URL": f"sqlite:///{home / 'studio.db'}",
         "STUDIO_HEARTBEAT_S": "0.5",
+        # one thread per worker: 2 workers on a 2-core machine use both cores, 1 worker one;
+        # more threads per process only fight each other (and the rest of a shared machine)
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
     }
     os.environ.update({k: env[k] for k in ("STUDIO_HOME", "STUDIO_DATABASE_URL")})
     from core import runs
@@ -88,6 +92,7 @@ def run_configuration(
         while (status := sweep_status(sweep_id))["status"] == "running":
             time.sleep(0.5)
         wall = time.perf_counter() - started
+        print(f"{workers} worker(s), pruner {pruner}: {wall:.1f} s", file=sys.stderr)
     finally:
         for process in processes:
             process.terminate()
@@ -108,7 +113,7 @@ def run_configuration(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
     sweep = run_configuration(
         workers=2, pruner="median", trials=args.trials, epochs=args.epochs, first=None

@@ -18,12 +18,14 @@ from core.sweeps.params import Param, parse_param
 from core.sweeps.queue import advance
 from core.sweeps.status import get_sweep
 from core.worker import run_worker
+from tests.core.store.test_db import LATEST
 from tests.specs import TINY_MLP
 
 SETTINGS = {"epochs": 1, "batch_size": 64, "device": "cpu"}
 
 
-def test_a_trial_asked_by_a_process_that_died_before_writing_its_run_gets_one_run():
+def test_a_trial_asked_by_a_process_that_died_before_writing_its_run_gets_one_run(backend):
+    # on SQLite and PostgreSQL: Optuna's tables live beside the studio's, in the same database
     sweep_id = create_sweep(
         spec=TINY_MLP,
         dataset="digits",
@@ -42,6 +44,7 @@ def test_a_trial_asked_by_a_process_that_died_before_writing_its_run_gets_one_ru
     trial, run = pairs[1]
     assert trial.params == orphan.params and run.settings["lr"] == orphan.params["lr"]
     assert len(studies.load(sweep).get_trials()) == 2  # counted once
+    assert db.current_revision() == LATEST  # Optuna left the studio's schema version alone
 
 
 def test_a_sweep_s_claim_excludes_others_until_released_or_expired():
