@@ -35,6 +35,7 @@ def quantize_onnx(source: Path, target: Path) -> dict[str, list[str]]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     target.parent.mkdir(parents=True, exist_ok=True)
+    source = _preprocessed(source, target.with_name(f"{target.stem}.pre.onnx"))
     quantize_dynamic(
         str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=DYNAMIC_OPS
     )
@@ -43,7 +44,24 @@ def quantize_onnx(source: Path, target: Path) -> dict[str, list[str]]:
     weight_only = _weight_only_int8(model)
     strip_debug_metadata(model)
     onnx.save(model, str(target))
+    if source.name.endswith(".pre.onnx"):
+        source.unlink(missing_ok=True)
     return {"dynamic": dynamic, "weight_only": weight_only}
+
+
+def _preprocessed(source: Path, scratch: Path) -> Path:
+    """onnxruntime's recommended step before quantizing (its quantizer warns without it):
+    constants folded, so a weight reordered in the graph (a GRU's gates) is stored as the
+    layer reads it and its int8 copy needs no reordering at run time. The file as it was when
+    the step cannot be applied."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        quant_pre_process(str(source), str(scratch), skip_symbolic_shape=True)
+    except Exception:  # an optimization, never a reason to fail
+        scratch.unlink(missing_ok=True)
+        return source
+    return scratch
 
 
 def strip_debug_metadata(model) -> None:

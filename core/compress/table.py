@@ -36,11 +36,11 @@ def shown(value: float | None, kind: str) -> str:
         return f"{value:.3g} ms"
     if kind == "bytes":
         for unit, size in (("MB", 1e6), ("KB", 1e3)):
-            if value >= size:
+            if value >= size * 0.9995:
                 return f"{value / size:.3g} {unit}"
         return f"{int(value)} B"
-    for unit, size in (("M", 1e6), ("k", 1e3)):
-        if value >= size:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size * 0.9995:  # 999,680 is "1M", not "1e+03k"
             return f"{value / size:.3g}{unit}"
     return f"{int(value)}"
 

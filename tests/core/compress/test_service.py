@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from core import runs
@@ -83,12 +82,18 @@ def test_int8_is_an_onnx_file_measured_on_the_test_split_and_servable(parent):
     assert after.bytes < 0.5 * before.bytes
     assert abs(after.test_accuracy - before.test_accuracy) < 0.05
     assert report.int8["dynamic"]  # the linear layers hold int8 weights
-    from core.serve.server import resolve_target
-    from core.serve.standalone import OnnxRuntime
+    from fastapi.testclient import TestClient
 
-    folder, _ = resolve_target(str(report.folder))
-    scores = OnnxRuntime(folder / "model.onnx")(np.zeros((2, 1, 8, 8), dtype=np.float32))
-    assert scores.shape == (2, 10)
+    from core.serve.server import create_studio_app
+
+    app = create_studio_app(str(report.folder))  # what `studio serve FOLDER` runs
+    example = json.loads((report.folder / "contract.json").read_text())["example"]
+    with TestClient(app) as client:
+        answer = client.post("/predict", json={"inputs": [example]})
+    assert answer.status_code == 200, answer.text
+    prediction = answer.json()["predictions"][0]
+    assert prediction["label"] in [str(digit) for digit in range(10)]
+    assert 0 < sum(prediction["probabilities"].values()) <= 1 + 1e-6
 
 
 def test_unstructured_zeroes_the_share_asked_and_says_it_is_not_faster(parent):
