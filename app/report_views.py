@@ -112,7 +112,6 @@ def class_view(run: Any, model: Any, dataset: Any, lock: threading.Lock) -> None
     from core.report import class_profiles
     from core.report.figures import class_figure
     from core.report.outcomes import measure_outcomes
-    from core.report.profiles import value_name
     from core.report.words import class_record, looks_for, quoted
 
     def make() -> tuple[Any, Any]:
@@ -155,9 +154,7 @@ def class_view(run: Any, model: Any, dataset: Any, lock: threading.Lock) -> None
             for sentence in sentences:
                 if sentence:
                     st.caption(md_escape(sentence))
-            fig = class_figure(
-                profile, dataset.modality, regression=regression, target=value_name(dataset)
-            )
+            fig = class_figure(profile, dataset.modality, regression=regression)
             if fig is not None:
                 st.plotly_chart(
                     fig,

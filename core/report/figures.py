@@ -31,7 +31,7 @@ def _small(fig: go.Figure, height: int) -> go.Figure:
 
 
 def class_figure(
-    profile: ClassProfile, modality: str, *, regression: bool = False, target: str = "the value"
+    profile: ClassProfile, modality: str, *, regression: bool = False
 ) -> go.Figure | None:
     """The class's averaged attribution: a heatmap over its average picture, bars per time
     step over its average signal, bars per column or per word. None when nothing was averaged."""
@@ -48,23 +48,14 @@ def class_figure(
             profile.average_input, profile.scores, title=f"{name}: average signal, what counts"
         )
         return _small(fig, CLASS_FIGURE_HEIGHT + 40)
-    value = html.escape(target)
     if modality == "tabular":
         names = [c.name for c in profile.columns]
         values = [c.weight * c.direction for c in profile.columns]
-        axis = (
-            f"lower values push {value} up  ←  0  →  higher values push {value} up"
-            if regression
-            else f"lower values → {name}  ←  0  →  higher values → {name}"
-        )
+        axis = "lower values ← · → higher values push it " + ("up" if regression else "towards")
         return feature_bars_figure(names, np.asarray(values), title=name, axis_title=axis)
     words = [w.word for w in profile.words]
     pushes = np.asarray([w.push for w in profile.words], dtype=np.float64)
-    axis = (
-        f"pushes {value} down  ←  0  →  pushes {value} up"
-        if regression
-        else f"pushes away from {name}  ←  0  →  pushes towards {name}"
-    )
+    axis = "pushes it down  ←  0  →  up" if regression else "away  ←  0  →  towards"
     if not words:
         return None
     return feature_bars_figure(words, pushes, title=name, axis_title=axis)
@@ -147,8 +138,14 @@ def values_figure(outcomes: Outcomes, target: str) -> go.Figure:
     return fig
 
 
-def example_figure(example: Example) -> go.Figure:
-    """The Explain page's picture for one example."""
+def example_figure(example: Example, *, regression: bool = False) -> go.Figure:
+    """The Explain page's picture for one example (for a value, the bars say up and down)."""
+    if regression and example.modality == "tabular":
+        return feature_bars_figure(
+            list(example.human),
+            example.attribution,
+            axis_title="pushes the value down  ←  0  →  up",
+        )
     fig = explanation_figure(
         example.modality,
         example.human,

@@ -145,9 +145,7 @@ def _classes(data: ReportData, place: _Figures) -> str:
         sentences = [] if regression else [words.class_record(dataset, data.outcomes, profile)]
         sentences.append(words.looks_for(dataset, profile, regression))
         picture = place.place(
-            figures.class_figure(
-                profile, dataset.modality, regression=regression, target=value_name(dataset)
-            ),
+            figures.class_figure(profile, dataset.modality, regression=regression),
             f"what the model looks for: {profile.name}",
         )
         cards.append(
@@ -167,7 +165,10 @@ def _examples(data: ReportData, place: _Figures) -> str:
     for example in data.examples:
         verdict = "right" if example.correct else "wrong"
         warnings = _paragraphs(example.warnings, "warning")
-        picture = place.place(figures.example_figure(example), f"test sample {example.index}")
+        picture = place.place(
+            figures.example_figure(example, regression=data.outcomes.matrix is None),
+            f"test sample {example.index}",
+        )
         articles.append(
             f'<article class="example {verdict}"><h3>{esc(f"Test sample #{example.index}: {example.headline}")}</h3>'
             f'<p class="sentence">{esc(example.sentence)}</p>{warnings}{picture}</article>'

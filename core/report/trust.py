@@ -61,7 +61,7 @@ class Robustness:
     infidelity: float  # Captum's, attributions scaled to fit (normalize=True), mean per sample
     unexplained_share: float | None  # infidelity / mean squared change of the score
     sensitivity: float  # Captum's sensitivity_max, mean per sample
-    relative_sensitivity: float | None  # sensitivity / size of the attribution itself
+    relative_sensitivity: float | None  # mean sensitivity / mean size of the attributions
     radius: float  # the nudge's bound, in the model's input units
     radius_share: float = SENSITIVITY_RADIUS
 
@@ -218,12 +218,14 @@ def robustness(model: nn.Module, attributed: Attributed, dataset: Any) -> Robust
         ).detach()
     size = attributions.flatten(1).norm(dim=1)
     share = (infid / spread.clamp(min=1e-12)).clamp(max=1.0)
-    relative = sensitivity / size.clamp(min=1e-12)
+    # relative to the typical size of an explanation: a sample whose attributions are all near
+    # zero (a row at the average, for a table) would make a per-sample ratio explode
+    relative = sensitivity.mean() / size.mean().clamp(min=1e-12)
     return Robustness(
         samples=len(rows),
         infidelity=float(infid.mean()),
         unexplained_share=float(share.mean()) if float(spread.mean()) > 1e-10 else None,
         sensitivity=float(sensitivity.mean()),
-        relative_sensitivity=float(relative.mean()) if float(size.mean()) > 0 else None,
+        relative_sensitivity=float(relative) if float(size.mean()) > 0 else None,
         radius=radius,
     )

@@ -27,6 +27,7 @@ SAMPLE_NOUNS = {  # (one, many)
 CLASS_NOUNS = {"digits": "digit", "mnist1d": "digit", "mnist": "digit"}
 LISTED_CLASSES = 12  # more classes than this are named in part
 TOP_COLUMNS = 3
+NOTABLE = 0.1  # share of the strongest column's or word's weight worth naming
 
 
 def quoted(name: object) -> str:
@@ -158,7 +159,10 @@ def looks_for(dataset: Any, profile: ClassProfile, regression: bool) -> str:
         return f"{averaged}, it relies most on {where} ({colours})."
     if dataset.modality == "tabular":
         parts = []
-        for column in profile.columns[:TOP_COLUMNS]:
+        top = profile.columns[0].weight if profile.columns else 0.0
+        # a column with a tenth of the top one's weight has no direction worth saying
+        strong = [c for c in profile.columns if c.weight >= NOTABLE * top] or profile.columns
+        for column in strong[:TOP_COLUMNS]:
             level = "higher" if column.direction > 0 else "lower"
             effect = (
                 f"pushes {value_name(dataset)} up"
@@ -177,9 +181,11 @@ def looks_for(dataset: Any, profile: ClassProfile, regression: bool) -> str:
         return (
             f"{averaged}, the words that move {value_name(dataset)} most: " + "; ".join(parts) + "."
         )
+    towards = [w for w in profile.words if w.push > 0][:5]
+    if not towards:
+        return f"{averaged}, no word pushes towards {quoted(profile.name)} on average."
     parts = [
-        f"{quoted(w.word)} (in {w.count} {sample_noun(dataset.modality, w.count)})"
-        for w in profile.words[:5]
+        f"{quoted(w.word)} (in {w.count} {sample_noun(dataset.modality, w.count)})" for w in towards
     ]
     return (
         f"{averaged}, the words that push most towards {quoted(profile.name)}: "
