@@ -48,7 +48,18 @@ CONCAT = {
         {"type": "Linear", "out_features": 4},
     ],
 }
+TEXT_LSTM = {
+    "name": "text-lstm",
+    "input_shape": [20],
+    "layers": [
+        {"type": "Embedding", "num_embeddings": 50, "embedding_dim": 16},
+        {"type": "LSTM", "hidden_size": 32},
+        {"type": "SequencePool", "mode": "mean"},
+        {"type": "Linear", "out_features": 3},
+    ],
+}
 EXTRA = {
+    "text-lstm": TEXT_LSTM,
     "lstm-2-layers": recurrent("LSTM", num_layers=2),
     "gru": recurrent("GRU"),
     "rnn": recurrent("RNN"),
@@ -60,7 +71,15 @@ SPECS = {t.name: t.spec for t in list_templates()} | EXTRA
 
 def facts_for(spec: dict) -> ModelFacts:
     last = spec["layers"][-1].get("out_features", 10)
+    if spec["layers"][0]["type"] == "Embedding":  # token ids
+        return ModelFacts(tuple(spec["input_shape"]), last, vocab_size=50, modality="text")
     return ModelFacts(input_shape=tuple(spec["input_shape"]), num_classes=last)
+
+
+def example(facts: ModelFacts, count: int) -> torch.Tensor:
+    if facts.modality == "text":
+        return torch.randint(0, facts.vocab_size, (count, *facts.input_shape))
+    return torch.randn(count, *facts.input_shape)
 
 
 def sizes(model: nn.Module) -> dict[str, int]:
@@ -87,7 +106,7 @@ def test_pruning_writes_back_a_smaller_spec_that_rebuilds_to_the_same_function(n
     validate_spec(result.spec)
     rebuilt = build_model(result.spec, facts).eval()
     rebuilt.load_state_dict(result.model.state_dict())  # every name and shape fits
-    x = torch.randn(5, *facts.input_shape)
+    x = example(facts, 5)
     with torch.no_grad():
         assert torch.allclose(rebuilt(x), result.model(x), atol=1e-5)
         assert result.model(x).shape == (5, facts.num_classes)
