@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from core.builder import Trace
     from core.data import Dataset
     from core.train import FitResult
+    from core.train.distributed import Shard
 
 log = logging.getLogger("studio.worker")
 
@@ -279,13 +280,16 @@ def execute_run(
     dataset: Dataset | None = None,
     release_status: RunStatus = RunStatus.QUEUED,
     checked: Trace | None = None,
+    shard: Shard | None = None,
 ) -> str:
     """Train a run this worker has claimed, recording everything; returns the run's new status
     ("completed", "failed", "cancelled", "paused", "queued") or "lost" when another worker took
     it over. `interrupted` (set by a signal) pauses at the next step and sets `release_status`.
     `checked`: the run's spec already traced against `dataset` (`check_model(...,
     finished=True)`, as `train_run_foreground` does), so the model is built without tracing
-    again."""
+    again. A run with `processes` > 1 is launched on that many processes (torchrun), each of
+    which comes back here with its `shard` (core.train.distributed): rank 0 records, the
+    others only train."""
     from core.builder import build_model, model_from_trace
     from core.data import load_dataset
     from core.sweeps.pruning import trial_callbacks
@@ -298,14 +302,31 @@ def execute_run(
     if run is None:
         raise TrainingError(f"run {run_id} does not exist")
     interrupted = interrupted or threading.Event()
+    processes = int(run.settings.get("processes") or 1)
+    if processes > 1 and shard is None:
+        from core.train.distributed import launch_run
+
+        return launch_run(
+            run_id,
+            worker_id=worker_id,
+            processes=processes,
+            device=str(run.settings.get("device") or "auto"),
+            interrupted=interrupted,
+            progress=progress,
+            release_status=release_status,
+        )
+    leader = shard is None or shard.leader  # the process that records
     try:
         config = TrainConfig.from_stored(run.settings)  # checked at submission
+        config = shard.adapt(config) if shard is not None else config
         device = resolve_device(config.device)
-        db.call(repo.set_run_started, run_id=run_id, worker_id=worker_id, device=str(device))
+        if leader:
+            db.call(repo.set_run_started, run_id=run_id, worker_id=worker_id, device=str(device))
         data = dataset if dataset is not None else load_dataset(run.dataset)
         seed_everything(config.seed)  # same seed, same initial weights
         model = model_from_trace(checked) if checked else build_model(run.spec, data.facts)
-        resume, elapsed_before = _resume_state(run_id)
+        resume, elapsed_before = _resume_state(run_id) if leader else (None, 0.0)
+        resume = shard.share(resume) if shard is not None else resume
         # a fresh run starts from its origin's weights (TRANSFER); a resumed one from its own
         init = None if resume is not None else initial_state(run.origin, model)
         model, data, cache = with_feature_cache(model, data, config)
@@ -317,7 +338,8 @@ def execute_run(
             elapsed_before_s=elapsed_before,
         )
         sweep_trial = trial_callbacks(run)  # a sweep's trial: report each epoch, maybe prune
-        outcome = fit(model, data, config, callbacks=[recorder, *sweep_trial], resume=resume)
+        callbacks = [recorder, *sweep_trial] if shard is None else shard.callbacks(recorder)
+        outcome = fit(model, data, config, callbacks=callbacks, resume=resume, shard=shard)
     except StudioError as error:
         return _close(run_id, worker_id, RunStatus.FAILED, error=str(error))
     except Exception as error:
@@ -328,6 +350,8 @@ def execute_run(
     except BaseException:
         _close(run_id, worker_id, release_status)  # KeyboardInterrupt / SystemExit mid-step
         raise
+    if not leader:
+        return str(outcome.status)
     if recorder.lost:
         log.warning("run %d was taken over by another worker; dropping this attempt", run_id)
         return "lost"
@@ -451,9 +475,10 @@ def periodic_duties(stop: threading.Event, *, stop_with: int | None) -> Callable
 
 
 def worker_device_label() -> str:
-    from core.train.devices import device_label, resolve_device
+    """This machine's device, with `[N GPUs]` when it has several (what it can train)."""
+    from core.train.distributed import worker_label
 
-    return device_label(resolve_device("auto"))
+    return worker_label()
 
 
 class GracefulSignals:
@@ -507,6 +532,9 @@ def run_worker(
         status=WorkerStatus.IDLE,
     )
     log.info("worker %s started (database %s)", worker_id, settings.database_url)
+    from core.train.distributed import Capacity
+
+    capacity = Capacity.of_machine()  # runs needing more (GPUs, processes) are left to others
     trained = 0
     reclaim_stale_runs()  # at once on start; then on every heartbeat, even while training
     duties = periodic_duties(stop, stop_with=stop_with)
@@ -519,7 +547,9 @@ def run_worker(
     ):
         try:
             while not stop.is_set() and (max_runs is None or trained < max_runs):
-                run = call_patiently(repo.claim_next_run, stop=stop, worker_id=worker_id)
+                run = call_patiently(
+                    repo.claim_next_run, stop=stop, worker_id=worker_id, can_run=capacity.can_run
+                )
                 if run is None:
                     if idle_sweeps():
                         continue  # new sweep trials are queued: claim one at once

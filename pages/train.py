@@ -31,6 +31,7 @@ ADVANCED_FIELDS = (
     "log_every",
     "freeze_epochs",
     "body_lr_factor",
+    "processes",
 )
 GUARD_S = 10.0  # the same launch again within this many seconds is a double click
 
@@ -155,6 +156,7 @@ def workers_caption(key: str) -> None:
     if alive:
         devices = ", ".join(sorted({w.device or "?" for w in alive}))
         st.caption(f"{len(alive)} worker{'s' if len(alive) > 1 else ''} ready · {devices}")
+        able_caption(alive)
     else:
         st.warning(
             "No worker is running, so runs wait in the queue. Start one here or with "
@@ -162,6 +164,27 @@ def workers_caption(key: str) -> None:
             icon=":material/warning:",
         )
         st.button("Start a local worker", on_click=start_worker, key=key)
+
+
+def able_caption(alive: list) -> None:
+    """Which live workers can train the device and processes chosen (they alone claim it)."""
+    wanted = {
+        "device": state.get(state.TRAIN_SETTING + "device", "auto"),
+        "processes": state.get(state.TRAIN_SETTING + "processes", 1) or 1,
+    }
+    if wanted["device"] in ("auto", "cpu") and int(wanted["processes"]) == 1:
+        return
+    able = runs.workers_able(wanted)
+    hosts = ", ".join(sorted({w.host for w in able}))
+    if able:
+        st.caption(f"{len(able)} of {len(alive)} can train {wanted['processes']} process(es) "
+                   f"on {wanted['device']}: {hosts}")  # fmt: skip
+    else:
+        st.warning(
+            f"No live worker can train {wanted['processes']} process(es) on "
+            f"{wanted['device']}; the run waits until one that can starts.",
+            icon=":material/warning:",
+        )
 
 
 def start_worker() -> None:

@@ -49,7 +49,7 @@ from core.runs.views import (
     SpecView,
     WorkerView,
 )
-from core.runs.workers import ensure_local_worker, list_workers
+from core.runs.workers import ensure_local_worker, list_workers, workers_able
 
 __all__ = [
     "children_of",
@@ -74,6 +74,7 @@ __all__ = [
     "list_runs",
     "list_specs",
     "list_workers",
+    "workers_able",
     "load_run_model",
     "metrics_series",
     "metrics_since",

@@ -82,6 +82,7 @@ def submit_run(
         check_device=False,
     )
     _check_device_somewhere(settings.device)
+    _check_capacity_somewhere(settings.to_dict())
     check_launch(spec, info.facts, checked=checked)
     check_lineage(parent_run_id, origin)
     run = db.call(
@@ -132,6 +133,23 @@ def _check_device_somewhere(device: str) -> None:
             return
         seen = "; live workers have: " + ", ".join(workers) if workers else "; no worker is alive"
         raise SettingsError(f"{error}{seen}") from None
+
+
+def _check_capacity_somewhere(settings: dict[str, Any]) -> None:
+    """A run needing several GPUs is queued only when this machine or a live worker has them."""
+    from core.train.distributed import Capacity
+
+    lacking = Capacity.of_machine().why_not(settings)
+    if lacking is None:
+        return
+    workers = [w.device for w in list_workers() if w.device]
+    if any(Capacity.from_label(label).can_run(settings) for label in workers):
+        return
+    seen = "live workers have: " + ", ".join(workers) if workers else "no worker is alive"
+    raise SettingsError(
+        f"no machine can train this run: {lacking} (processes={settings.get('processes', 1)}, "
+        f"device {settings.get('device')!r}); {seen}"
+    )
 
 
 def train_run_foreground(

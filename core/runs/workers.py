@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from core.config import get_settings
 from core.runs.views import WorkerView
@@ -42,6 +44,14 @@ def list_workers(*, include_dead: bool = False) -> list[WorkerView]:
                 )
             )
     return views
+
+
+def workers_able(settings: Mapping[str, Any]) -> list[WorkerView]:
+    """The live workers whose machine can train a run with `settings` (device, processes):
+    the ones that will claim it (core.train.distributed.Capacity)."""
+    from core.train.distributed import Capacity
+
+    return [w for w in list_workers() if Capacity.from_label(w.device).can_run(settings)]
 
 
 # Set by `studio ui` in Streamlit's environment: a worker spawned from a page (the Train page's

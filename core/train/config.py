@@ -175,6 +175,14 @@ class TrainConfig:
     precision: str = _setting(
         "auto", "choice", "auto = bf16 autocast on CUDA, fp32 elsewhere", choices=PRECISIONS
     )
+    processes: int = _setting(
+        1,
+        "int",
+        "processes training this run together (torchrun + DistributedDataParallel): one per "
+        "GPU on CUDA, CPU processes otherwise; the batch is shared out, batch_size stays global",
+        minimum=1,
+        maximum=64,
+    )
     grad_clip: float | None = _setting(
         None,
         "float",
@@ -350,6 +358,10 @@ class TrainConfig:
                     "loss 'mse' needs a regression dataset; this one is classification: "
                     "use loss 'auto' or 'cross_entropy'"
                 )
+        if self.processes > 1:
+            from core.train.distributed import check_processes
+
+            check_processes(self, train_size=train_size, check_device=check_device)
         if check_device:
             from core.train.devices import resolve_device
 

@@ -39,6 +39,7 @@ from core.train.callbacks import Callback, CallbackThread, MetricRecord
 from core.train.checkpoint import LoopProgress, Plan, capture_state, restore_state
 from core.train.config import TrainConfig
 from core.train.devices import device_label, resolve_device
+from core.train.distributed import Shard
 from core.train.finetune import FineTune
 from core.train.metrics import DEFAULT_EVAL_BATCH, evaluate, match_regression_shape
 from core.train.optim import build_optimizer, build_scheduler
@@ -136,6 +137,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     resume: dict[str, Any] | None = None,
     checkpoint_every_s: float | None = None,
+    shard: Shard | None = None,
 ) -> FitResult:
     """Train `model` on `dataset` (core.data.Dataset: train/val/test splits, task, num_classes).
 
@@ -145,12 +147,16 @@ def fit(
     for this model and dataset. Resuming from a state given to `on_checkpoint` continues
     exactly where the state was taken (bit-identical on CPU). `checkpoint_every_s` spaces
     epoch-end checkpoints (default: the `STUDIO_CHECKPOINT_EVERY_S` setting; 0 = every epoch).
+    `shard`: this process's place in a multi-process run (core.train.distributed): the model
+    trains wrapped in DistributedDataParallel on this process's share of each batch.
     """
     if checkpoint_every_s is None:
         from core.config import get_settings
 
         checkpoint_every_s = get_settings().checkpoint_every_s
-    return _Fit(model, dataset, config, list(callbacks), resume, checkpoint_every_s).run()
+    run = _Fit(model, dataset, config, list(callbacks), resume, checkpoint_every_s)
+    run.shard = shard
+    return run.run()
 
 
 @dataclass
@@ -188,6 +194,8 @@ class _Throughput:
 class _Fit:
     """One call of `fit`: the model, data and optimizer, the resumable `progress`, and the
     steps of training. What to do when is asked of core.train.policy."""
+
+    shard: Shard | None = None  # set by fit for one process of a multi-process run
 
     def __init__(
         self,
@@ -318,6 +326,8 @@ class _Fit:
                 device=device,
             )
         self.last_lr = self.optimizer.param_groups[0]["lr"]
+        # what trains: the model itself, or DistributedDataParallel around it (same weights)
+        self.train_model = self.shard.wrap(self.model) if self.shard else self.model
 
     def _autocast(self) -> AbstractContextManager:
         if self.use_bf16:
@@ -327,11 +337,11 @@ class _Fit:
     def _train(self) -> FitResult:
         config, model, optimizer, scheduler = (
             self.config,
-            self.model,
+            self.train_model,
             self.optimizer,
             self.scheduler,
         )
-        train_x, train_y, loss_fn = self.train_x, self.train_y, self.loss_fn
+        train_x, train_y, loss_fn, shard = self.train_x, self.train_y, self.loss_fn, self.shard
         batch_size, log_every, clip = config.batch_size, config.log_every, config.grad_clip
         total, per_epoch, params = self.total_steps, self.steps_per_epoch, self.params
         progress, meter = self.progress, self.meter
@@ -363,6 +373,9 @@ class _Fit:
                         return self._interrupt(decision)
                 position = step - epoch * per_epoch
                 index = order[position * batch_size : (position + 1) * batch_size]
+                samples, weight = len(index), 1.0  # the global batch, this process's weight
+                if shard is not None:
+                    index, weight = shard.local(index)
                 inputs, targets = train_x[index], train_y[index]
                 with autocast():
                     outputs = model(inputs)
@@ -370,7 +383,7 @@ class _Fit:
                         outputs = match_regression_shape(outputs, targets)
                     loss = loss_fn(outputs, targets)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * weight if shard is not None else loss).backward()
                 if clip is not None:
                     nn.utils.clip_grad_norm_(params, clip)
                 self.last_lr = group["lr"]
@@ -378,7 +391,7 @@ class _Fit:
                 if scheduler is not None:
                     scheduler.step()
                 pending.append(loss.detach())
-                meter.interval_samples += len(index)
+                meter.interval_samples += samples
                 step += 1
                 if step < end and should_record(step, log_every=log_every):
                     progress.step = step  # the epoch's last step is recorded by _end_epoch
