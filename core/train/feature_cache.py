@@ -33,7 +33,8 @@ class CachePlan:
 
 def cache_plan(model: nn.Module, config: TrainConfig) -> CachePlan | None:
     """The cut when the cache applies: a spec model whose blocks before its last one read one
-    value, are all frozen (or have no weights and no randomness), and no freeze schedule runs."""
+    value, are all frozen (or have no weights and no randomness), with weights in at least one,
+    and no freeze schedule runs."""
     plan = getattr(model, "_plan", None)
     if not plan or len(plan) < 2 or config.freeze_epochs:
         return None
@@ -41,13 +42,15 @@ def cache_plan(model: nn.Module, config: TrainConfig) -> CachePlan | None:
     head_name, head_sources, _ = plan[-1]
     if len(head_sources) != 1 or head_sources[0] == "input":
         return None
+    saves_work = False  # a body without weights (a Flatten) costs nothing to run again
     for name, _sources, _tuple in plan[:-1]:
         module = model.get_submodule(name)
         has_weights = any(True for _ in module.parameters())
         random = any(isinstance(m, nn.modules.dropout._DropoutNd) for m in module.modules())
         if name not in frozen and (has_weights or random):
             return None
-    return CachePlan(head_sources[0], (plan[-1],), model._output)
+        saves_work = saves_work or has_weights
+    return CachePlan(head_sources[0], (plan[-1],), model._output) if saves_work else None
 
 
 class CachedFeatureModel(nn.Module):

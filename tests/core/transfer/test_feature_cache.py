@@ -52,6 +52,8 @@ def test_the_cache_applies_only_when_nothing_before_the_head_can_change():
     dropout = {**FROZEN_BODY, "layers": [*layers[:3], {"type": "Dropout"}, *layers[3:]]}
     assert cache_plan(fresh_model(data, unfrozen), CONFIG) is None
     assert cache_plan(fresh_model(data, dropout), CONFIG) is None
+    no_weights = {"name": "flat", "layers": [{"type": "Flatten"}, {"type": "Linear"}]}
+    assert cache_plan(fresh_model(data, no_weights), CONFIG) is None  # nothing to save
     schedule = TrainConfig(epochs=2, device="cpu", freeze_epochs=1)
     assert cache_plan(fresh_model(data), schedule) is None
 
