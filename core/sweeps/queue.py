@@ -213,7 +213,10 @@ def reconcile(sweep_id: int) -> None:
             elif run is not None and run.status == RunStatus.PRUNED:
                 state = TrialState.PRUNED
             tell(study, trial.number, state, value)
-    spent = budget_left(sweep, len(pairs)) == 0 and not _unfinished(sweep_id)
+    # judged on the same snapshot as the tells above: a trial that ended after it was read is
+    # told on the next pass, and the sweep closes then, never with a trial left open
+    unfinished = any(r is not None and not RunStatus(r.status).is_finished for _, r in pairs)
+    spent = budget_left(sweep, len(pairs)) == 0 and not unfinished
     if spent and db.call(store.finish_sweep, sweep_id=sweep_id, status=SweepStatus.COMPLETED):
         log.info("sweep %d completed", sweep_id)
 
@@ -225,10 +228,6 @@ def tell(study: Any, number: int, state: Any, value: float | None = None) -> Non
 
     with contextlib.suppress(UpdateFinishedTrialError):  # told between our read and write
         study.tell(number, value, state=state, skip_if_finished=True)
-
-
-def _unfinished(sweep_id: int) -> int:
-    return db.call(store.count_active_trials, sweep_id=sweep_id, readonly=True)
 
 
 def stop_sweep(sweep_id: int) -> None:
