@@ -154,19 +154,31 @@ def ddp_cpu(epochs: int) -> list[dict[str, float]]:
     return rows
 
 
+class _Skip(Exception):
+    """--only-ddp: leave the PostgreSQL block."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--runs-per-worker", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--only-ddp", action="store_true", help="skip the PostgreSQL parts")
+    parser.add_argument(
+        "--threads", type=int, default=0,
+        help="torch threads of the 1-process run (torchrun gives each of N processes "
+        "cores/N); 0 = PyTorch's default",
+    )  # fmt: skip
     args = parser.parse_args()
     from tests.pg import PostgresServer
 
     home = Path(tempfile.mkdtemp(prefix="bench-scale-home-"))
     os.environ["STUDIO_HOME"] = str(home)
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
-    server = PostgresServer()
+    server = None if args.only_ddp else PostgresServer()
     try:
+        if server is None:
+            raise _Skip
         print("\n1. claim latency on PostgreSQL (one claim_next_run transaction)")
         print(f"{'claimers':>9} {'runs':>6} {'claimed':>8} {'median ms':>10} {'p95 ms':>8}")
         for claimers in (1, 4):
@@ -181,8 +193,15 @@ def main() -> None:
             print(f"  {key:>18}: {value if not isinstance(value, float) else round(value, 1)}")
         ok = row["completed"] == row["claimed_once"] == row["runs"] and not row["duplicate_metrics"]
         print(f"  {'exactly once':>18}: {'yes' if ok else 'NO'}")
+    except _Skip:
+        pass
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     print(f"\n3. one run on CPU processes (digits, narrow CNN, {args.epochs} epochs, batch 64)")
     print(
         f"{'processes':>9} {'status':>10} {'samples/s':>10} {'train s':>8} {'wall s':>7} {'test acc':>9}"
