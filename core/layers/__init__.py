@@ -4,7 +4,9 @@
 """
 
 from core.layers import attention, cnn, common, rnn  # noqa: F401  (registration)
-from core.layers import backbone  # noqa: F401, I001  (registration; after the CNN family)
+
+# isort: split
+from core.layers import backbone  # noqa: F401  (registration; after the CNN family)
 from core.layers.registry import (
     FAMILIES,
     KINDS,
