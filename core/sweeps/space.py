@@ -153,15 +153,18 @@ def _block_target(name: str, spec: Mapping[str, Any]) -> tuple[int, str]:
             f"parameter {name!r}: write block.ID_OR_INDEX.ARG, e.g. block.2.out_channels"
         )
     ids = {layer.get("id"): i for i, layer in enumerate(layers) if isinstance(layer, dict)}
+    shown = _layer_names(layers)  # conv1, relu1, ...: the names the layer table shows
     if reference in ids:
         index = ids[reference]
+    elif reference in shown:
+        index = shown.index(reference)
     elif reference.isdigit() and int(reference) < len(layers):
         index = int(reference)
     else:
-        known = ", ".join(str(i) for i in ids if i) or "none"
+        known = ", ".join(shown) or "none"
         raise SettingsError(
             f"parameter {name!r}: the model has no block {reference!r}; use an index from 0 to "
-            f"{len(layers) - 1} or an id (ids: {known})"
+            f"{len(layers) - 1} or a name ({known})"
         )
     layer = layers[index]
     layer_type = LAYERS.get(layer.get("type")) if isinstance(layer, dict) else None
@@ -174,6 +177,21 @@ def _block_target(name: str, spec: Mapping[str, Any]) -> tuple[int, str]:
             f"{', '.join(names) or 'no arguments'}"
         )
     return index, arg
+
+
+def _layer_names(layers: list[Any]) -> list[str]:
+    """The layer table's names of the blocks (the id, or conv1, relu1, ...); [] when the spec
+    is too malformed to name (its own check reports that)."""
+    from core.spec import attribute_names
+
+    if not all(isinstance(layer, dict) for layer in layers):
+        return []
+    types = [layer.get("type") for layer in layers]
+    ids = [layer.get("id") if isinstance(layer.get("id"), str) else None for layer in layers]
+    try:
+        return attribute_names(types, ids)
+    except (TypeError, ValueError, AttributeError):
+        return []
 
 
 def _dropout_layers(spec: Mapping[str, Any], name: str = DROPOUT) -> list[int]:

@@ -114,3 +114,21 @@ def test_a_trial_s_values_land_in_its_model_and_settings_checked_like_a_run():
     assert spec["layers"][0]["out_channels"] == 8 and isinstance(
         spec["layers"][0]["out_channels"], int
     )
+
+
+def test_a_block_is_named_as_the_layer_table_names_it():
+    info = describe_dataset("digits")
+    base = {"epochs": 1, "device": "cpu"}
+    # conv1 / fc1: the names `studio check` and the Build page's layer table show
+    spec, _ = apply_params(
+        DIGITS_CNN, base, {"block.conv1.out_channels": 8, "block.fc1.out_features": 32}, info
+    )
+    assert spec["layers"][0]["out_channels"] == 8 and spec["layers"][4]["out_features"] == 32
+    with pytest.raises(SettingsError, match=r"no block 'conv9'.*a name \(conv1, relu1, pool1"):
+        create_sweep(
+            spec=DIGITS_CNN,
+            dataset="digits",
+            settings=base,
+            params=[parse_param("block.conv9.out_channels=8,16")],
+            trials=2,
+        )
