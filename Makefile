@@ -31,7 +31,7 @@ postgres:
 test: $(STAMP) browser postgres
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -q -p no:cacheprovider --timeout=600 tests; rc=$$?; \
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=600 --durations=25 tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no test: failing on purpose"; exit 1; fi; exit $$rc
 
 ## rebuild the Build page's canvas (app/components/canvas/build/, committed) from its source; needs Node and npm

@@ -66,7 +66,8 @@ def test_build_train_watch_reload_read_the_confusion_matrix_and_explain(browser_
     sidebar.get_by_text("Common", exact=True).click()
     for index, layer in enumerate(["Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear"]):
         sidebar.get_by_role("button", name=layer, exact=True).click()
-        page.get_by_text(f"{index}. {layer}", exact=True).wait_for()
+        # its card (and its node on the canvas, which carries the same title)
+        page.get_by_role("strong").get_by_text(f"{index}. {layer}", exact=True).wait_for()
     page.get_by_text("The model builds: every shape fits.").wait_for()
     page.get_by_text("output 10").first.wait_for()
     shoot(page, "1-build")

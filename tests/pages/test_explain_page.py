@@ -98,7 +98,7 @@ def test_a_digit_drawn_on_the_canvas_is_explained_like_a_test_sample(digits_run,
     assert len(at.get("plotly_chart")) == 4
 
     before = fake_canvas.seen["key"]
-    at.button[0].click().run()  # "Clear the drawing": a new, empty canvas
+    at.button(key=state.EXPLAIN_CLEAR).click().run()  # a new, empty canvas
     assert fake_canvas.seen["key"] != before
 
 
