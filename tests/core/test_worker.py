@@ -86,7 +86,7 @@ def test_a_killed_worker_s_run_resumes_elsewhere_with_the_uninterrupted_result(w
     reference_id = runs.submit_run(spec=NARROW_DIGITS_CNN, dataset="digits", config=config)
     trainer = workers("--max-runs", "1")
     assert trainer.wait(timeout=120) == 0, trainer.log.read_text()
-    reference = {"run_id": reference_id, "status": runs.get_run(reference_id).status}
+    reference = runs.run_result(runs.get_run(reference_id))
     assert reference["status"] == "completed"
 
     run_id = runs.submit_run(spec=NARROW_DIGITS_CNN, dataset="digits", config=config)
