@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 from app.formatting import count_text, shape_text
 from app.plain_text import html_escape
 from core import metric_catalog as catalog
-from core.explain.figures import FONT  # one font for every chart, the shared report too
+from core.explain.figures import base_layout as shared_layout
 
 FAMILY_COLORS = {  # fill, outline
     "CNN": ("#DBE4FF", "#4C6EF5"),
@@ -45,13 +45,8 @@ Series = Mapping[str, tuple[Sequence[float], Sequence[float]]]  # name -> (steps
 
 
 def _base_layout(fig: go.Figure, *, height: int, title: str | None = None) -> go.Figure:
+    shared_layout(fig, height=height, title=title, untitled_top=28)  # room for the legend
     fig.update_layout(
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40 if title else 28, "b": 10},
-        font=FONT,
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="#FFFFFF",
-        title={"text": title, "x": 0, "font": {"size": 15}} if title else None,
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         uirevision="keep",  # a live redraw keeps the person's zoom
     )

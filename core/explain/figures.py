@@ -39,10 +39,13 @@ TOWARDS = "#D7191C"  # red: pushed the model towards its answer
 AWAY = "#2C7BB6"  # blue: pushed it away
 
 
-def _layout(fig: go.Figure, *, height: int, title: str | None = None) -> go.Figure:
+def base_layout(
+    fig: go.Figure, *, height: int, title: str | None = None, untitled_top: int = 16
+) -> go.Figure:
+    """The studio's look for every chart (app/figures.py builds its own on this one)."""
     fig.update_layout(
         height=height,
-        margin={"l": 10, "r": 10, "t": 40 if title else 16, "b": 10},
+        margin={"l": 10, "r": 10, "t": 40 if title else untitled_top, "b": 10},
         font=FONT,
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="#FFFFFF",
@@ -100,7 +103,7 @@ def image_overlay_figure(
             hovertemplate="row %{y}, column %{x}: %{z:.3g}<extra></extra>",
         )
     )
-    _layout(fig, height=height, title=title)
+    base_layout(fig, height=height, title=title)
     fig.update_xaxes(visible=False, showgrid=False)
     fig.update_yaxes(visible=False, showgrid=False, scaleanchor="x", autorange="reversed")
     return fig
@@ -109,7 +112,7 @@ def image_overlay_figure(
 def sample_figure(image: np.ndarray, *, title: str | None = None, height: int = 320) -> go.Figure:
     """The picture itself (H, W, C uint8), large and sharp, as the model was shown it."""
     fig = go.Figure(go.Image(z=_rgb(image), hoverinfo="skip"))
-    _layout(fig, height=height, title=title)
+    base_layout(fig, height=height, title=title)
     fig.update_xaxes(visible=False, showgrid=False)
     fig.update_yaxes(visible=False, showgrid=False, scaleanchor="x", autorange="reversed")
     return fig
@@ -154,7 +157,7 @@ def signal_bars_figure(
             hovertemplate="t=%{x}: %{y:.3g}<extra>signal</extra>",
         )
     )
-    _layout(fig, height=height, title=title)
+    base_layout(fig, height=height, title=title)
     fig.update_layout(
         xaxis={"title": "time step"},
         yaxis={"title": "signal"},
@@ -201,7 +204,7 @@ def token_highlight_figure(
             hovertemplate="%{text}: %{z:.3g}<extra></extra>",
         )
     )
-    _layout(fig, height=60 + 44 * rows, title=title)
+    base_layout(fig, height=60 + 44 * rows, title=title)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed")
     return fig
@@ -242,7 +245,7 @@ def attention_map_figure(
             hovertemplate="%{y} looks at %{x}: %{z:.2f}<extra></extra>",
         )
     )
-    _layout(fig, height=height, title=title)
+    base_layout(fig, height=height, title=title)
     fig.update_xaxes(title="looked at", type="category")
     fig.update_yaxes(title="looking", type="category", autorange="reversed")
     return fig
@@ -269,7 +272,7 @@ def probability_bars_figure(
             hovertemplate="%{y}: %{x:.1%}<extra></extra>",
         )
     )
-    _layout(fig, height=height, title=title)
+    base_layout(fig, height=height, title=title)
     fig.update_xaxes(range=[0, 1], tickformat=".0%", gridcolor="#EEF0F4")
     fig.update_yaxes(type="category", autorange="reversed")
     return fig
@@ -324,7 +327,7 @@ def feature_bars_figure(
             hovertemplate="%{y}: %{x:.3g}<extra></extra>",
         )
     )
-    _layout(fig, height=80 + 24 * scores.size, title=title)
+    base_layout(fig, height=80 + 24 * scores.size, title=title)
     fig.update_yaxes(type="category", autorange="reversed")
     fig.update_xaxes(title=axis_title, zeroline=True)
     return fig
