@@ -478,6 +478,7 @@ def main() -> None:
     with top[1]:
         facts = choose_input(draft, infos)
     spec = spec_editor.to_spec(draft)
+    mirror_in_url(spec)  # first thing: a reload while the page still draws keeps the edit
     toolbar(draft, spec)
 
     # no vocabulary known (a typed-in shape): a placeholder one, so a text model still shows
@@ -592,7 +593,12 @@ def main() -> None:
         with st.expander("PyTorch code", icon=":material/code:"):
             code_view(result, error)
 
-    spec = spec_editor.to_spec(draft)
+    mirror_in_url(spec_editor.to_spec(draft))  # again, for a change made while drawing
+
+
+def mirror_in_url(spec: dict) -> None:
+    """The spec being edited, in the address bar: a reload or a shared link reopens it.
+    Unchanged, nothing is sent."""
     state.set_query_param(state.QP_DRAFT, spec_editor.encode(spec))
     state.set_query_param(state.QP_SPEC, None)
 

@@ -103,6 +103,7 @@ def test_the_input_dataset_survives_a_page_switch_and_a_reload(browser_page, stu
     page.get_by_text("Build a model").wait_for()
     wait_for(lambda: "mnist1d" in input_box_text(page), timeout=30, what="mnist1d after Train")
     page.get_by_text("The model builds: every shape fits.").wait_for()
+    wait_for(lambda: "draft=" in page.url, timeout=30, what="the draft in the address bar")
 
     page.reload()
     page.get_by_text("Build a model").wait_for()

@@ -7,6 +7,7 @@ import functools
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from core import runs
@@ -34,9 +35,18 @@ def selected(page, label: str) -> str:
 
 
 def choose(page, label: str, option: str) -> None:
-    """Pick `option` in the select box labelled `label`."""
-    page.get_by_role("combobox", name=label, exact=True).click()
-    page.get_by_role("option", name=option, exact=True).click()
+    """Pick `option` in the select box labelled `label`. A click that lands while Streamlit
+    reruns for the previous change can leave the box focused but closed: open it again."""
+    box = page.get_by_role("combobox", name=label, exact=True)
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for _ in range(6):
+        box.click()
+        try:
+            wanted.wait_for(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    wanted.click()
     wait_for(lambda: selected(page, label) == option, timeout=30, what=f"{label} = {option}")
 
 
