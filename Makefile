@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
+# pytest processes: the suite is half waiting (browsers, worker subprocesses), so 2 fit 2 cores
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint bench browser postgres frontend clean
 
@@ -31,7 +33,7 @@ postgres:
 test: $(STAMP) browser postgres
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -q -p no:cacheprovider --timeout=600 --durations=25 tests; rc=$$?; \
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=600 --durations=25 -n $(TEST_WORKERS) tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no test: failing on purpose"; exit 1; fi; exit $$rc
 
 ## rebuild the Build page's canvas (app/components/canvas/build/, committed) from its source; needs Node and npm
