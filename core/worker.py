@@ -55,6 +55,7 @@ CONTROL_INTERVAL_S = 0.25  # how often a training run reads its stop / pause req
 DEFAULT_POLL_S = 1.0  # how often an idle worker looks for queued runs
 FAULT_RETRY_S = 0.5  # first wait before writing again after a passing fault; doubles up to
 FAULT_RETRY_MAX_S = 10.0  # this, so a full disk or a held lock is probed, not hammered
+INIT_KEY = "init"  # a checkpoint's copy of the run's InitReport (train --json's "init")
 
 ProgressFn = Callable[[int, int, dict[str, float]], None]
 
@@ -133,9 +134,11 @@ class RunRecorder(Callback):
         interrupted: threading.Event | None = None,
         progress: ProgressFn | None = None,
         elapsed_before_s: float = 0.0,
+        init_report: dict[str, Any] | None = None,
     ) -> None:
         self.run_id = run_id
         self.worker_id = worker_id
+        self.init_report = init_report  # saved in each checkpoint: a resumed run still says it
         self.interrupted = interrupted or threading.Event()
         self.progress = progress
         self.elapsed_before_s = elapsed_before_s
@@ -180,6 +183,8 @@ class RunRecorder(Callback):
         if self.lost or not db.call(repo.owns_run, run_id=self.run_id, worker_id=self.worker_id):
             self.lost = True
             return
+        if self.init_report is not None:
+            state = {**state, INIT_KEY: self.init_report}
         path = save_checkpoint(checkpoint_path(self.run_id, epoch=epoch, step=step), state)
         recorded = {k: float(v) for k, v in metrics.items()}
         recorded["elapsed_s"] = self.elapsed_s()
@@ -329,6 +334,8 @@ def execute_run(
         resume = shard.share(resume) if shard is not None else resume
         # a fresh run starts from its origin's weights (TRANSFER); a resumed one from its own
         init = None if resume is not None else initial_state(run.origin, model)
+        # what the first attempt loaded, carried by its checkpoints to a resumed one
+        init_report = init.to_dict() if init is not None else (resume or {}).get(INIT_KEY)
         model, data, cache = with_feature_cache(model, data, config)
         recorder = RunRecorder(
             run_id,
@@ -336,6 +343,7 @@ def execute_run(
             interrupted=interrupted,
             progress=progress,
             elapsed_before_s=elapsed_before,
+            init_report=init_report,
         )
         sweep_trial = trial_callbacks(run)  # a sweep's trial: report each epoch, maybe prune
         callbacks = [recorder, *sweep_trial] if shard is None else shard.callbacks(recorder)
@@ -356,8 +364,8 @@ def execute_run(
         log.warning("run %d was taken over by another worker; dropping this attempt", run_id)
         return "lost"
     result = _result(outcome, duration_s=recorder.elapsed_s())
-    if init is not None:
-        result["init"] = init.to_dict()  # train --json's "init"
+    if init_report is not None:
+        result["init"] = init_report  # train --json's "init"
     if cache is not None:
         result["feature_cache"] = cache  # the body's features were computed once
     status = finished_status(outcome.status, release_status if interrupted.is_set() else None)

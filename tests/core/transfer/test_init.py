@@ -106,3 +106,40 @@ def test_a_weights_file_must_fit_exactly(tmp_path):
         initial_state({"kind": "compress", "init": {"weights": str(path)}}, other)
     with pytest.raises(NotFoundError, match="does not exist"):
         initial_state({"kind": "compress", "init": {"weights": str(tmp_path / "no.pt")}}, other)
+
+
+def test_a_resumed_child_run_still_reports_what_it_started_from():
+    """The first attempt loads the parent's weights; the resumed one starts from its own
+    checkpoint, and its result still says what the run started from."""
+    import threading
+
+    from core.store import db
+    from core.store import repository as repo
+    from core.train import TrainConfig
+    from core.worker import execute_run
+
+    parent = runs.train_run_foreground(spec=DIGITS_CNN, dataset="digits", config=FAST)
+    settings = TrainConfig(epochs=2, batch_size=64, device="cpu").to_dict()
+    run_id = db.call(
+        repo.create_run,
+        spec=CHILD,
+        dataset="digits",
+        settings=settings,
+        parent_run_id=parent["run_id"],
+        origin=init_origin(parent["run_id"]),
+    ).id
+    pause = threading.Event()
+    assert db.call(repo.claim_next_run, worker_id="first").id == run_id
+    status = execute_run(
+        run_id, worker_id="first", interrupted=pause, progress=lambda step, *_: step and pause.set()
+    )
+    assert status == "queued" and runs.list_checkpoints(run_id)  # paused mid-run, checkpointed
+    assert 0 < runs.get_run(run_id).step < runs.get_run(run_id).total_steps
+
+    assert db.call(repo.claim_next_run, worker_id="second").id == run_id
+    assert execute_run(run_id, worker_id="second") == "completed"
+    run = runs.get_run(run_id)
+    assert run.attempts == 2
+    assert run.result["init"]["from_run"] == parent["run_id"]
+    assert run.result["init"]["loaded"] == ["conv1"]
+    assert {s["name"] for s in run.result["init"]["skipped"]} == {"fc1", "fc2"}
