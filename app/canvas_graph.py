@@ -82,6 +82,7 @@ def graph_data(
                 "description": known.description if known else "unknown layer type",
                 "block_id": block.id,
                 "merge": bool(known and known.merge),
+                "frozen": bool(block.layer.get("frozen")),  # its weights do not train
                 "shape": shapes[block.uid],
                 "params": count_text(row.params) if row is not None else None,
                 "status": status,

@@ -31,6 +31,21 @@ def test_a_residual_template_has_one_edge_per_connection_with_its_shape():
     assert shortcut["shape"] == "32×8×8" and shortcut["explicit"]
     assert [n["status"] for n in graph["nodes"][1:]] == ["ok"] * len(spec["layers"])
     assert graph["nodes"][1]["params"] == "320" and graph["nodes"][1]["family"] == "CNN"
+    assert not any(n.get("frozen") for n in graph["nodes"])
+
+
+def test_a_frozen_block_is_marked_on_the_canvas():
+    spec = {
+        "layers": [
+            {"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "frozen": True},
+            {"type": "Flatten"},
+            {"type": "Linear", "out_features": 10},
+        ]
+    }
+    draft = spec_editor.from_spec(spec)
+    result = builder.trace(spec_editor.to_spec(draft), ModelFacts.from_input_shape((1, 8, 8)))
+    graph = canvas_graph.graph_data(draft, result, input_shape=(1, 8, 8))
+    assert [n.get("frozen") for n in graph["nodes"]] == [None, True, False, False]
 
 
 def test_connect_makes_merges_and_replaces_single_inputs():

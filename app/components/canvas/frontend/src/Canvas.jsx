@@ -25,6 +25,7 @@ function BlockNode({ data }) {
   const horizontal = data.direction === "LR";
   const classes = ["studio-node", `family-${data.family}`, `status-${data.status}`];
   if (data.selected) classes.push("is-selected");
+  if (data.frozen) classes.push("is-frozen");
   return (
     <div
       className={classes.join(" ")}
@@ -33,7 +34,8 @@ function BlockNode({ data }) {
       data-type={data.type}
       data-index={data.index}
       data-status={data.status}
-      title={data.description || ""}
+      data-frozen={data.frozen ? "true" : "false"}
+      title={(data.description || "") + (data.frozen ? " (frozen: its weights do not train)" : "")}
     >
       <Handle type="target" position={horizontal ? Position.Left : Position.Top} />
       <div className="studio-node-title">
@@ -43,6 +45,7 @@ function BlockNode({ data }) {
       <div className="studio-node-meta">
         {data.shape ? `→ ${data.shape}` : data.status === "error" ? "error" : "not reached"}
         {data.params != null ? ` · ${data.params} params` : ""}
+        {data.frozen ? <span className="studio-node-frozen"> · frozen</span> : null}
       </div>
       {data.message ? <div className="studio-node-message">{data.message}</div> : null}
       <Handle type="source" position={horizontal ? Position.Right : Position.Bottom} />
