@@ -135,6 +135,7 @@ TRAIN_WATCHED = "train.watched"  # the run last on screen, shown again after a p
 TRAIN_LAUNCHED = "train.launched"  # the "Run N is queued" message, shown once as a toast
 TRAIN_INIT_FROM = "train.init_from"  # "Start from run…": None (random weights) or a run id
 FROM_BUILD = "__build__"
+FROM_RUN = "__run__:"  # + a run id: the model of a finished run (the Sweep page)
 
 # ---- Runs ------------------------------------------------------------------------------------
 RUNS_COMPARE = "runs.compare"
@@ -220,7 +221,7 @@ def explain_attention_key(layer: str) -> str:
 
 
 # ---- Sweep -----------------------------------------------------------------------------------
-SWEEP_SPEC_SOURCE = "sweep.spec_source"  # FROM_BUILD or a saved spec name
+SWEEP_SPEC_SOURCE = "sweep.spec_source"  # FROM_BUILD, a saved spec name or FROM_RUN + id
 SWEEP_DATASET = "sweep.dataset"
 SWEEP_SETTING = "sweep.setting."  # prefix: one widget per base setting shown
 SWEEP_PARAMS = "sweep.params"  # the parameter lines, `--param` syntax

@@ -15,7 +15,7 @@ from app.plain_text import md_escape
 from core import runs
 from core.data import list_datasets
 from core.errors import StudioError
-from core.states import ACTIVE, SweepStatus
+from core.states import ACTIVE, RunStatus, SweepStatus
 from core.sweeps import study as studies
 from core.sweeps.create import create_sweep
 from core.sweeps.objective import OBJECTIVES
@@ -28,22 +28,40 @@ BASE_SETTINGS = ("epochs", "batch_size", "optimizer", "lr", "seed")  # shown in 
 SCHEMA = {entry["name"]: entry for entry in TrainConfig.schema()}
 
 
+RECENT_RUNS = 20  # finished runs offered as a model to search
+
+
 def spec_choices() -> dict[str, tuple[str, dict]]:
-    """source key -> (label, spec): the model in Build (this session) and every saved spec."""
+    """source key -> (label, spec): the model in Build (this session), every saved spec, and
+    the models of the latest finished runs."""
     choices = {}
     draft = state.get(state.DRAFT)
     if draft is not None and draft.blocks:
         choices[state.FROM_BUILD] = (f"{draft.name} (open in Build)", spec_editor.to_spec(draft))
     for saved in sorted(runs.list_specs(), key=lambda s: s.created, reverse=True):
         choices[saved.name] = (f"{saved.name} (saved v{saved.version})", saved.spec)
+    for run in runs.list_runs(status=RunStatus.COMPLETED, limit=RECENT_RUNS):
+        label = f"run {run.id}'s model ({run.spec_name or 'unnamed'}, trained on {run.dataset})"
+        choices[f"{state.FROM_RUN}{run.id}"] = (label, run.spec)
     return choices
+
+
+def spec_name_of(source: str) -> str | None:
+    """The saved name a sweep's trials carry: the saved spec's, or the finished run's."""
+    if source == state.FROM_BUILD:
+        return None
+    if source.startswith(state.FROM_RUN):
+        return runs.get_run(int(source.removeprefix(state.FROM_RUN))).spec_name
+    return source
 
 
 def define() -> None:
     """The form that starts a sweep; nothing is queued unless every part is valid."""
     choices = spec_choices()
     if not choices:
-        st.info("Build a model (or save one) first: a sweep searches the settings of a model.")
+        st.info(
+            "Build a model, save one, or train one first: a sweep searches the settings of a model."
+        )
         return
     datasets = [info.name for info in list_datasets() if getattr(info, "available", True)]
     model_col, data_col = st.columns(2)
@@ -104,7 +122,7 @@ def start(spec: dict, source: str, dataset: str) -> None:
             objective=None if objective == "default" else objective,
             sampler=state.get(state.SWEEP_SAMPLER),
             pruner=state.get(state.SWEEP_PRUNER),
-            spec_name=None if source == state.FROM_BUILD else source,
+            spec_name=spec_name_of(source),
         )
     except (StudioError, ValueError) as error:
         st.error(md_escape(f"Not started: {error}"))

@@ -66,3 +66,26 @@ def test_a_finished_sweep_shows_its_trials_and_its_best_opens_in_build_and_train
     assert kept[state.TRAIN_SETTING + "lr"] == best["params"]["lr"]
     assert kept[state.TRAIN_SPEC_SOURCE] == state.FROM_BUILD
     assert kept[state.TRAIN_DATASET] == "digits"
+
+
+def test_a_finished_run_s_model_is_offered_when_nothing_is_built_or_saved():
+    at = open_app("sweep")
+    assert any("train one first" in i.value for i in at.info)  # nothing to search yet
+
+    from core.store import db
+    from core.store import repository as repo
+
+    run = db.call(
+        repo.create_run, spec=TINY_MLP, spec_name="tiny", dataset="digits", settings={},
+        status="completed",
+    )  # fmt: skip
+    db.call(repo.create_run, spec=TINY_MLP, dataset="digits", settings={}, status="failed")
+    at = open_app("sweep")
+    box = at.selectbox(key=state.SWEEP_SPEC_SOURCE)
+    assert box.options == [f"run {run.id}'s model (tiny, trained on digits)"]  # finished only
+    at.selectbox(key=state.SWEEP_DATASET).set_value("digits")
+    at.text_area(key=state.SWEEP_PARAMS).set_value("lr=1e-3:1e-1:log")
+    at.button(key=state.SWEEP_START).click().run()
+    assert not at.exception, at.exception
+    [sweep] = list_sweeps()
+    assert sweep.spec == TINY_MLP and sweep.spec_name == "tiny"
