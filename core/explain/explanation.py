@@ -203,6 +203,19 @@ def measure_region_effect(
     )
 
 
+def gradient_shap_baselines(dataset: Any, seed: int = 0) -> Tensor:
+    """Gradient SHAP's baseline distribution: SHAP_BASELINES training samples drawn with
+    `seed`, or the rows a dataset stand-in carries as `shap_baselines` (a bundle stores the
+    ones drawn here with seed 0, so a machine without the dataset explains alike)."""
+    stored = getattr(dataset, "shap_baselines", None)
+    if stored is not None:
+        return stored
+    with seeded(seed):
+        train_x = dataset.train.x
+        rows = torch.randperm(train_x.shape[0])[:SHAP_BASELINES]
+    return train_x[rows]
+
+
 def explain(
     model: nn.Module,
     x: Tensor,
@@ -267,10 +280,7 @@ def explain(
 
     shap_baselines = None
     if method == "gradient_shap" and dataset is not None and modality != "text":
-        with seeded(seed):
-            train_x = dataset.train.x
-            rows = torch.randperm(train_x.shape[0])[:SHAP_BASELINES]
-        shap_baselines = train_x[rows].to(device, torch.float32)
+        shap_baselines = gradient_shap_baselines(dataset, seed).to(device, torch.float32)
     options = dict(
         method=method,
         targets=torch.tensor([target], device=device),

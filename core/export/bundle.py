@@ -2,7 +2,9 @@
 
 model.onnx (checked), model.safetensors (the weights by layer name), spec.json (the model-spec
 document), contract.json (everything that turns a raw input into the model's input and its
-output into labels: `core.serve.contract.build_contract`), serve.py (a verbatim copy of
+output into labels: `core.serve.contract.build_contract`), explain_baselines.safetensors
+(classifiers of images, signals and tables: the training samples `studio serve`'s Gradient
+SHAP draws, so the bundle explains without the dataset), serve.py (a verbatim copy of
 core/serve/standalone.py) and README.md, the model card, with its pictures under figures/.
 """
 
@@ -20,6 +22,7 @@ from torch import nn
 from core.export.card import CardFacts, Example, model_card
 from core.export.figures import confusion_png, explanation_png
 from core.export.onnx import export_onnx
+from core.serve.explain_data import write_baselines
 
 if TYPE_CHECKING:
     from core.data import Dataset
@@ -51,6 +54,7 @@ def write_bundle(
 
     step("writing the weights, spec, contract and serve.py")
     _write_files(folder, model=model, run=run)
+    write_baselines(folder, dataset)  # /explain's gradient_shap where the dataset is not
 
     step("drawing the confusion matrix")
     confusion, note = _confusion(folder, run, dataset)

@@ -91,7 +91,10 @@ def _serve(facts: CardFacts) -> str:
         "`serve.py` imports nothing from Model Studio: it reads `contract.json` (input kind, "
         "shape, dtype, normalization statistics, class names, vocabulary and tokenizer "
         'settings, CSV columns) and answers `POST /predict` with `{"inputs": [sample, ...]}` '
-        "where a sample is raw, as a person has it. `GET /metadata` shows an example sample."
+        "where a sample is raw, as a person has it. `GET /metadata` shows an example sample. "
+        "Where Model Studio is installed, `studio serve .` also answers `POST /explain`, on a "
+        "machine without the run's dataset too: `explain_baselines.safetensors` holds the "
+        "training samples Gradient SHAP compares with (images, signals and tables)."
     )
 
 

@@ -174,37 +174,54 @@ class TorchRuntime:
 
 class Explainer:
     """`core.explain` on a model of its own (Captum hooks never touch the predicting one),
-    with the run's dataset for class names and baselines; one explanation at a time."""
+    with the run's dataset for class names and baselines; one explanation at a time.
 
-    def __init__(self, folder: Path, contract: dict[str, Any]) -> None:
-        self.folder, self.contract = folder, contract
+    A bundle (`bundle=True`) explains on a machine that cannot load the run's dataset too: its
+    contract and stored Gradient SHAP baselines stand in for it (core.serve.explain_data)."""
+
+    def __init__(self, folder: Path, contract: dict[str, Any], *, bundle: bool = False) -> None:
+        self.folder, self.contract, self.bundle = folder, contract, bundle
         self.lock = threading.Lock()
         self.model: Any = None
         self.dataset: Any = None
 
     def _load(self) -> None:
-        from core.data import load_dataset
-
         if self.model is None:
             self.model = load_torch_model(self.folder)
         if self.dataset is None:
-            try:
-                self.dataset = load_dataset(self.contract["dataset"])
-            except StudioError as error:
-                raise RequestError(
-                    503,
-                    "dataset",
-                    f"explanations need the run's dataset {self.contract['dataset']!r}, which "
-                    f"this machine cannot load ({error})",
-                ) from None
+            self.dataset = self._dataset()
+
+    def _dataset(self) -> Any:
+        """The run's dataset where this machine loads it, else (a bundle) its stand-in."""
+        from core.data import load_dataset
+        from core.serve.explain_data import BaselinesError, bundle_dataset
+
+        try:
+            return load_dataset(self.contract["dataset"])
+        except (StudioError, OSError) as error:
+            if self.bundle:
+                try:
+                    return bundle_dataset(self.folder, self.contract)
+                except BaselinesError as bad:
+                    raise RequestError(503, "dataset", str(bad)) from None
+            raise RequestError(
+                503,
+                "dataset",
+                f"explanations need the run's dataset {self.contract['dataset']!r}, which "
+                f"this machine cannot load ({error})",
+            ) from None
 
     def explain(self, x: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
         import torch
 
         from core.explain import explain
+        from core.serve.explain_data import missing_baselines
 
         with self.lock:
             self._load()
+            missing = missing_baselines(self.dataset, options["method"])
+            if missing:
+                raise RequestError(503, "method", missing)
             explanation = explain(
                 self.model,
                 torch.from_numpy(np.ascontiguousarray(x)),
@@ -287,6 +304,7 @@ def create_studio_app(target: str | int | Path, *, runtime: str = "onnx") -> Fas
     if runtime not in RUNTIMES:
         raise ServeError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
     folder, _run_id = resolve_target(target, onnx=runtime == "onnx")
+    bundle = not str(target).strip().isdigit()  # a run's own serving folder has its dataset
     settings = get_settings()
     engine = TorchRuntime(folder) if runtime == "torch" else None
     try:
@@ -299,7 +317,8 @@ def create_studio_app(target: str | int | Path, *, runtime: str = "onnx") -> Fas
         )
     except standalone.BundleError as error:
         raise ServeError(str(error)) from None
-    add_explain_route(app, Explainer(folder, app.state.contract))
+    app.state.explainer = Explainer(folder, app.state.contract, bundle=bundle)
+    add_explain_route(app, app.state.explainer)
     return app
 
 
