@@ -25,6 +25,7 @@ from core.facts import input_dtype_for
 BASELINES_FILE = "explain_baselines.safetensors"
 BASELINES_KEY = "x"
 BASELINES_SEED = 0  # the seed `explain` uses unless told otherwise (the server never tells it)
+DESCRIBING_KEYS = ("dataset", "task", "kind", "shape", "class_names", "input", "output")
 REEXPORT_HINT = "re-export the bundle with `studio export RUN_ID --format bundle`"
 
 
@@ -125,6 +126,15 @@ def bundle_dataset(folder: Path, contract: dict[str, Any]) -> BundleDataset:
         source="bundle",
         shap_baselines=baselines,
     )
+
+
+def describes(dataset: Dataset, contract: dict[str, Any]) -> bool:
+    """Whether `dataset` is the one the contract was written from, as far as explanations
+    see it (another machine may hold a different upload under the same name)."""
+    from core.serve.contract import contract_for
+
+    mine = contract_for(dataset)
+    return all(mine[key] == contract.get(key) for key in DESCRIBING_KEYS)
 
 
 def missing_baselines(dataset: Any, method: str) -> str | None:

@@ -192,24 +192,33 @@ class Explainer:
             self.dataset = self._dataset()
 
     def _dataset(self) -> Any:
-        """The run's dataset where this machine loads it, else (a bundle) its stand-in."""
+        """The run's dataset where this machine loads it, else (a bundle) its stand-in; a
+        bundle also takes the stand-in when a dataset of that name here is another one."""
         from core.data import load_dataset
-        from core.serve.explain_data import BaselinesError, bundle_dataset
+        from core.serve.explain_data import describes
 
         try:
-            return load_dataset(self.contract["dataset"])
+            dataset = load_dataset(self.contract["dataset"])
         except (StudioError, OSError) as error:
             if self.bundle:
-                try:
-                    return bundle_dataset(self.folder, self.contract)
-                except BaselinesError as bad:
-                    raise RequestError(503, "dataset", str(bad)) from None
+                return self._stand_in()
             raise RequestError(
                 503,
                 "dataset",
                 f"explanations need the run's dataset {self.contract['dataset']!r}, which "
                 f"this machine cannot load ({error})",
             ) from None
+        if self.bundle and not describes(dataset, self.contract):
+            return self._stand_in()
+        return dataset
+
+    def _stand_in(self) -> Any:
+        from core.serve.explain_data import BaselinesError, bundle_dataset
+
+        try:
+            return bundle_dataset(self.folder, self.contract)
+        except BaselinesError as error:
+            raise RequestError(503, "dataset", str(error)) from None
 
     def explain(self, x: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
         import torch

@@ -84,6 +84,19 @@ def test_a_bundle_explains_alike_on_a_machine_without_the_dataset(exported, meth
         assert document[key] == expected[key], key  # same model, same input: same numbers
 
 
+def test_another_upload_of_the_same_name_is_not_taken_for_the_runs(exported, tmp_path):
+    other = tmp_path / "other.csv"
+    rows = [f"{150 + i},{50 + i},{20 + i},{'xy'[i % 2]}" for i in range(30)]
+    other.write_text("height cm,weight,age,label\n" + "\n".join(rows) + "\n")
+    register_upload("csv", other, name="people")
+    status, document, dataset = _explain(exported.bundle, exported.sample, "gradient_shap")
+    assert status == 200, document
+    assert isinstance(dataset, BundleDataset)
+    expected = exported.answers["gradient_shap"]
+    np.testing.assert_allclose(document["attribution"], expected["attribution"], atol=1e-6)
+    assert document["prediction"] == expected["prediction"]
+
+
 def test_a_bundle_without_stored_baselines_names_the_fix_for_gradient_shap(exported, tmp_path):
     old = shutil.copytree(exported.bundle, tmp_path / "old-bundle")
     (old / BASELINES_FILE).unlink()
