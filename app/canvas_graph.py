@@ -135,10 +135,15 @@ def apply_action(
 ) -> str | None:
     """Apply one editing action ("add", "connect", "disconnect", "delete") to the draft; returns
     the uid of an added block. SpecError (naming the blocks) when the action cannot be made;
-    the draft is then unchanged."""
+    the draft is then unchanged. An "add" goes after the node `after` (the input: first; none:
+    at the end), where the block was dropped."""
     op = action.get("op")
     if op == "add":
-        return spec_editor.insert(draft, new_layer(str(action.get("type"))))
+        layer = new_layer(str(action.get("type")))
+        after = action.get("after")
+        if after == INPUT_NODE:
+            return spec_editor.insert(draft, layer, first=True)
+        return spec_editor.insert(draft, layer, after=None if after is None else _uid(draft, after))
     if op == "delete":
         spec_editor.delete(draft, _uid(draft, action.get("uid")))
         return None

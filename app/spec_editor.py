@@ -103,10 +103,14 @@ def _touch(draft: Draft) -> None:
     draft.revision += 1
 
 
-def insert(draft: Draft, layer: dict[str, Any], *, after: str | None = None) -> str:
-    """Put a new block after the block `after` (at the end when None); returns its uid."""
+def insert(
+    draft: Draft, layer: dict[str, Any], *, after: str | None = None, first: bool = False
+) -> str:
+    """Put a new block after the block `after` (at the end when None, before every block when
+    `first`); returns its uid."""
     block = Block(new_uid(), copy.deepcopy(layer))
-    position = len(draft.blocks) if after is None else draft.index_of(after) + 1
+    end = len(draft.blocks) if after is None else draft.index_of(after) + 1
+    position = 0 if first else end
     draft.blocks.insert(position, block)
     _touch(draft)
     return block.uid

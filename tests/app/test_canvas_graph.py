@@ -77,3 +77,30 @@ def test_history_undoes_and_redoes_versions_and_a_new_change_drops_the_redo():
     history.observe({"layers": [{"type": "Tanh"}]})
     assert not history.can_redo
     assert history.undo() == {"layers": [{"type": "ReLU"}]}
+
+
+def test_a_dropped_block_goes_where_it_was_dropped():
+    spec = {"layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}]}
+    draft = spec_editor.from_spec(spec)
+    flatten, linear = (b.uid for b in draft.blocks)
+
+    def types() -> list[str]:
+        return [b.type for b in draft.blocks]
+
+    canvas_graph.apply_action(draft, {"op": "add", "type": "ReLU", "after": flatten}, stem_of=stem)
+    assert types() == ["Flatten", "ReLU", "Linear"]
+    canvas_graph.apply_action(
+        draft, {"op": "add", "type": "Dropout", "after": INPUT_NODE}, stem_of=stem
+    )
+    assert types() == ["Dropout", "Flatten", "ReLU", "Linear"]
+    canvas_graph.apply_action(
+        draft, {"op": "add", "type": "Sigmoid", "after": linear}, stem_of=stem
+    )
+    canvas_graph.apply_action(draft, {"op": "add", "type": "Identity"}, stem_of=stem)  # no place
+    assert types() == ["Dropout", "Flatten", "ReLU", "Linear", "Sigmoid", "Identity"]
+    before = list(draft.blocks)
+    with pytest.raises(SpecError, match="no longer in the model"):
+        canvas_graph.apply_action(
+            draft, {"op": "add", "type": "ReLU", "after": "gone"}, stem_of=stem
+        )
+    assert draft.blocks == before  # nothing changed

@@ -1,6 +1,7 @@
 """The Build page's canvas in a real browser: a template drawn as one node per block and one
 edge per connection, blocks dragged from the canvas palette and wired by their handles (a
-residual Add), a red node for a shape error, undo, and the same graph after a reload."""
+residual Add), a red node for a shape error, undo, a block dropped between two others, and the
+same graph after a reload."""
 
 from __future__ import annotations
 
@@ -63,10 +64,28 @@ def no_crash(page, home: Path) -> None:
     assert not crashed, f"the page crashed; the end of ui.log:\n{log}"
 
 
-def drag_from_palette(page, layer_type: str) -> None:
+def drag_from_palette(page, layer_type: str, *, between: tuple[int, int] | None = None) -> None:
+    """Drop a palette block right of the last node (the end of the model), or halfway between
+    the nodes of two block indices (left to right layout)."""
     count = len(nodes(page))
     item = page.locator(f"[data-testid='canvas-palette-item'][data-type='{layer_type}']")
-    item.drag_to(page.locator(".react-flow__pane"))
+    pane = page.locator(".react-flow__pane")
+    area = pane.bounding_box()
+    boxes = page.locator(NODES).evaluate_all(
+        "els => els.map(e => { const r = e.getBoundingClientRect();"
+        " return {index: Number(e.dataset.index), x: r.x, y: r.y, w: r.width, h: r.height}; })"
+    )
+    boxes = sorted(boxes, key=lambda b: b["index"])
+    if between is not None:
+        left, right = boxes[between[0]], boxes[between[1]]
+        x, y = (left["x"] + left["w"] + right["x"]) / 2, left["y"] + left["h"] / 2
+    elif boxes:
+        x, y = boxes[-1]["x"] + boxes[-1]["w"] + 30, boxes[-1]["y"] + boxes[-1]["h"] / 2
+    else:
+        x, y = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2
+    x = min(max(x, area["x"] + 5), area["x"] + area["width"] - 5)
+    y = min(max(y, area["y"] + 5), area["y"] + area["height"] - 5)
+    item.drag_to(pane, target_position={"x": x - area["x"], "y": y - area["y"]})
     wait_for(lambda: len(nodes(page)) == count + 1, timeout=30, what=f"{layer_type} on the canvas")
 
 
@@ -133,4 +152,15 @@ def test_blocks_are_dragged_in_wired_into_a_residual_add_and_undone(
     wait_for(lambda: len(nodes(page)) == 4, timeout=30, what="undo removes the Conv2d")
     page.locator("[data-testid='canvas-redo']").click()
     wait_for(lambda: len(nodes(page)) == 5, timeout=30, what="redo brings it back")
+
+    drag_from_palette(page, "Dropout", between=(0, 1))  # dropped between the Conv2d and ReLU
+    wait_for(lambda: nodes(page)[1]["type"] == "Dropout", timeout=30, what="Dropout placed 2nd")
+    assert [n["type"] for n in nodes(page)] == [
+        "Conv2d",
+        "Dropout",
+        "ReLU",
+        "Add",
+        "Flatten",
+        "Conv2d",
+    ]
     no_crash(page, studio_home)

@@ -15,11 +15,24 @@ import {
   applyNodeChanges,
   useReactFlow,
 } from "@xyflow/react";
-import { layout } from "./layout.js";
+import { NODE_HEIGHT, NODE_WIDTH, layout } from "./layout.js";
 
 const DRAG_TYPE = "application/x-studio-layer";
 // nodes shown when a graph is laid out (more would be too small to read), per direction
 const FIT_FIRST = { LR: 5, TB: 6 };
+
+// Where a block dropped at `point` goes: after the last block (in model order) whose centre lies
+// before the point along the flow, or first (after the input) when none does.
+function dropAfter(nodes, positions, point, direction) {
+  const axis = direction === "TB" ? "y" : "x";
+  const half = (direction === "TB" ? NODE_HEIGHT : NODE_WIDTH) / 2;
+  let after = "__input__";
+  for (const node of nodes) {
+    const at = positions[node.uid];
+    if (node.kind === "block" && at && at[axis] + half < point[axis]) after = node.uid;
+  }
+  return after;
+}
 
 function BlockNode({ data }) {
   const horizontal = data.direction === "LR";
@@ -75,7 +88,7 @@ function structureOf(graph) {
 function Palette({ palette, onAdd }) {
   return (
     <div className="studio-palette" data-testid="canvas-palette">
-      <div className="studio-palette-title">Drag a block onto the canvas</div>
+      <div className="studio-palette-title">Drag a block to where it goes in the model</div>
       {palette.map((group) => (
         <div key={group.family} className="studio-palette-group">
           <div className={`studio-palette-family family-${group.family}`}>{group.family}</div>
@@ -167,9 +180,11 @@ function Flow({ graph, send }) {
     (event) => {
       event.preventDefault();
       const type = event.dataTransfer.getData(DRAG_TYPE) || event.dataTransfer.getData("text/plain");
-      if (type) send({ op: "add", type });
+      if (!type) return;
+      const point = flow.screenToFlowPosition({ x: event.clientX, y: event.clientY });
+      send({ op: "add", type, after: dropAfter(graph.nodes, positions.current, point, direction) });
     },
-    [send],
+    [send, flow, graph, direction],
   );
 
   return (
