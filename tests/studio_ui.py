@@ -70,7 +70,7 @@ class StudioUI:
         self.log = log
         environment = os.environ.copy()  # STUDIO_HOME / STUDIO_DATABASE_URL of the test
         environment.pop("PYTHONPATH", None)
-        environment.update(STUDIO_HEARTBEAT_S="0.2", STUDIO_STALE_AFTER_S="3", **(env or {}))
+        environment.update(STUDIO_HEARTBEAT_S="0.2", STUDIO_STALE_AFTER_S="5", **(env or {}))
         self.process = subprocess.Popen(
             [str(studio), "ui", "--port", str(self.port), *args],
             cwd=cwd,

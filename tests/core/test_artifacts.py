@@ -41,7 +41,7 @@ def machine(home: Path, log: Path, *args: str) -> subprocess.Popen:
     env = os.environ | {
         "STUDIO_HOME": str(home),
         "STUDIO_HEARTBEAT_S": "0.2",
-        "STUDIO_STALE_AFTER_S": "2",
+        "STUDIO_STALE_AFTER_S": "5",
     }
     return subprocess.Popen(
         [sys.executable, "-m", "core.cli", "worker", "--poll", "0.05", *args],

@@ -29,7 +29,9 @@ class Worker:
 
     def __init__(self, log: Path, *args: str) -> None:
         env = os.environ.copy()  # STUDIO_HOME / STUDIO_DATABASE_URL from the autouse fixture
-        env.update(STUDIO_HEARTBEAT_S="0.2", STUDIO_STALE_AFTER_S="2")
+        # stale after 25 missed beats: a busy CPU or a held database lock can delay a live
+        # worker's beats by seconds, and it must not be taken for dead
+        env.update(STUDIO_HEARTBEAT_S="0.2", STUDIO_STALE_AFTER_S="5")
         self.log = log
         self.process = subprocess.Popen(
             [sys.executable, "-m", "core.cli", "worker", "--poll", "0.05", *args],
@@ -169,7 +171,7 @@ def test_a_busy_worker_requeues_a_dead_worker_s_run_without_waiting_to_be_idle(w
     orphan = runs.submit_run(spec=TINY_MLP, dataset="digits", config={"steps": 3, "device": "cpu"})
     db.call(repo.register_worker, worker_id="dead", host="gone", pid=1, device="cpu", status="busy")
     assert db.call(repo.claim_next_run, worker_id="dead").id == orphan
-    # "dead" never beats again: stale after 2 s (STUDIO_STALE_AFTER_S), while `worker` trains
+    # "dead" never beats again: stale after 5 s (STUDIO_STALE_AFTER_S), while `worker` trains
     wait_for(lambda: status(orphan) == "queued", timeout=60, what="the busy worker to reclaim")
     [alive] = runs.list_workers()  # "dead" is marked lost
     busy = runs.get_run(busy_run)

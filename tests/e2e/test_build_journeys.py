@@ -44,8 +44,8 @@ def no_crash(page) -> None:
 def pick_input(page, option: str) -> None:
     """Choose `option` in the one visible "takes input from" box."""
     box = page.get_by_test_id("stMultiSelect").filter(visible=True)
-    box.first.wait_for()
-    assert box.count() == 1
+    # while Streamlit reruns, the box it is replacing may still be on the page beside the new one
+    wait_for(lambda: box.count() == 1, timeout=30, what="one 'takes input from' box")
     box.locator("input").click()
     page.keyboard.press("ArrowDown")  # opens the list (a click near the page end may not)
     page.get_by_role("option", name=option, exact=True).click()
