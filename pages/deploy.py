@@ -25,7 +25,11 @@ from core.states import RunStatus
 FORMAT_TITLES = {
     "onnx": ("ONNX", "runs with onnxruntime in Python, C++, C#, Java, JavaScript"),
     "pt2": ("torch.export", "a PyTorch 2 ExportedProgram (torch.export.load)"),
-    "bundle": ("Bundle", "model, weights, preprocessing, serve.py and a model card (zip)"),
+    "bundle": (
+        "Bundle",
+        "model, weights, preprocessing, explanation baselines, serve.py and a model card "
+        "(zip); `studio serve` on the unzipped folder predicts and explains on any machine",
+    ),
 }
 TEST_SAMPLE, UPLOADED, TYPED = "A test sample", "Upload an image", "Type a text"
 DEFAULT_URL = "http://127.0.0.1:8000"
