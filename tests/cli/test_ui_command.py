@@ -20,6 +20,7 @@ from tests.conftest import REPO
 from tests.polling import wait_for
 from tests.specs import NARROW_DIGITS_CNN
 from tests.studio_ui import StudioUI
+from tests.worker_process import spawn_worker
 
 STUDIO = Path(sys.executable).with_name("studio")  # the console script, as a person runs it
 
@@ -51,15 +52,7 @@ def test_keep_worker_and_no_worker_exclude_each_other(capsys):
 
 
 def hand_worker(log: Path) -> subprocess.Popen:
-    env = os.environ | {"STUDIO_HEARTBEAT_S": "0.2"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "worker", "--poll", "0.05"],
-        cwd=REPO,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-    )
+    return spawn_worker(log)
 
 
 def kill_workers() -> None:

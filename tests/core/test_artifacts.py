@@ -3,10 +3,8 @@ one PostgreSQL database and one artifact root; and the remote (fsspec URL) code 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +18,8 @@ from core.data import load_dataset, register_upload
 from core.store import db
 from core.store import repository as repo
 from core.train.checkpoint import load_checkpoint, save_checkpoint
-from tests.conftest import REPO
 from tests.polling import wait_for
+from tests.worker_process import spawn_worker
 
 MLP = {"name": "mlp", "layers": [{"type": "Linear", "out_features": 32}, {"type": "ReLU"},
                                  {"type": "Linear"}]}  # fmt: skip
@@ -38,19 +36,7 @@ def digits_csv(path: Path) -> Path:
 
 def machine(home: Path, log: Path, *args: str) -> subprocess.Popen:
     """A `studio worker` of another machine: its own STUDIO_HOME, the shared database/root."""
-    env = os.environ | {
-        "STUDIO_HOME": str(home),
-        "STUDIO_HEARTBEAT_S": "0.2",
-        "STUDIO_STALE_AFTER_S": "5",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "worker", "--poll", "0.05", *args],
-        cwd=REPO,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-    )
+    return spawn_worker(log, *args, env={"STUDIO_HOME": str(home)})
 
 
 @pytest.mark.slow

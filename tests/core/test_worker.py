@@ -7,7 +7,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,9 +16,9 @@ from core import runs
 from core.cli.main import main as studio
 from core.store import db
 from core.store import repository as repo
-from tests.conftest import REPO
 from tests.polling import wait_for
 from tests.specs import NARROW_DIGITS_CNN, TINY_MLP
+from tests.worker_process import spawn_worker
 
 T = TypeVar("T")
 
@@ -28,19 +27,8 @@ class Worker:
     """A `studio worker` subprocess with a fast heartbeat; its log goes to a file."""
 
     def __init__(self, log: Path, *args: str) -> None:
-        env = os.environ.copy()  # STUDIO_HOME / STUDIO_DATABASE_URL from the autouse fixture
-        # stale after 25 missed beats: a busy CPU or a held database lock can delay a live
-        # worker's beats by seconds, and it must not be taken for dead
-        env.update(STUDIO_HEARTBEAT_S="0.2", STUDIO_STALE_AFTER_S="5")
         self.log = log
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "worker", "--poll", "0.05", *args],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("w"),
-        )
+        self.process = spawn_worker(log, *args)
 
     def wait(self, timeout: float) -> int:
         try:

@@ -7,10 +7,7 @@ it leaves alone."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import optuna
 import pytest
@@ -23,10 +20,10 @@ from core.sweeps import study as studies
 from core.sweeps.create import create_sweep
 from core.sweeps.params import parse_param
 from core.sweeps.status import get_sweep, sweep_status
-from tests.conftest import REPO
 from tests.core.store.test_db import LATEST
 from tests.polling import wait_for
 from tests.specs import TINY_MLP
+from tests.worker_process import spawn_worker
 
 SETTINGS = {"epochs": 2, "batch_size": 64, "device": "cpu", "seed": 5}
 GOOD = {"lr": 0.01, "optimizer": "adam"}
@@ -35,21 +32,10 @@ HOPELESS = {"lr": 1e-6, "optimizer": "sgd"}  # learns nothing: pruned after its 
 
 @pytest.fixture
 def two_workers(tmp_path):
-    env = os.environ.copy()  # this test's STUDIO_HOME / STUDIO_DATABASE_URL
     # no recovery wanted here: a busy machine must not make a slow heartbeat look dead
-    env.update(STUDIO_HEARTBEAT_S="0.5", STUDIO_STALE_AFTER_S="120")
+    slow_beats = {"STUDIO_HEARTBEAT_S": "0.5", "STUDIO_STALE_AFTER_S": "120"}
     logs = [tmp_path / f"worker-{i}.log" for i in range(2)]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "worker", "--poll", "0.05"],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("w"),
-        )
-        for log in logs
-    ]
+    processes = [spawn_worker(log, env=slow_beats) for log in logs]
     wait_for(lambda: len(runs.list_workers()) == 2, timeout=120, what="two live workers")
     yield logs
     for process in processes:
